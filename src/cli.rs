@@ -1,0 +1,161 @@
+//! The command line: flags (each also an `EXECGATE_*` variable) → a validated config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{logging, serve};
+
+/// Top-level command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "execgate",
+    version,
+    about = "A Docker API proxy that judges and records every exec"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Listen on a Unix socket and proxy the Docker API to the daemon.
+    Serve(ServeArgs),
+}
+
+/// How execgate writes its own diagnostic log.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Path of the socket clients connect to (DOCKER_HOST=unix://PATH).
+    #[arg(long, env = "EXECGATE_LISTEN", default_value = "/run/execgate.sock")]
+    listen: PathBuf,
+
+    /// Path of the Docker daemon's socket.
+    #[arg(
+        long,
+        env = "EXECGATE_UPSTREAM",
+        default_value = "/var/run/docker.sock"
+    )]
+    upstream: PathBuf,
+
+    /// Permissions of the listening socket, in octal.
+    #[arg(long, env = "EXECGATE_SOCKET_MODE", default_value = "0660", value_parser = parse_mode)]
+    socket_mode: u32,
+
+    /// Group that owns the listening socket (name or numeric gid).
+    #[arg(long, env = "EXECGATE_SOCKET_GROUP")]
+    socket_group: Option<String>,
+
+    /// How long live sessions may run on after SIGTERM/SIGINT, in seconds.
+    #[arg(long, env = "EXECGATE_SHUTDOWN_GRACE", default_value = "10")]
+    shutdown_grace: u64,
+
+    /// Diagnostic log format.
+    #[arg(long, env = "EXECGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    /// Diagnostic log filter (tracing EnvFilter syntax, e.g. `info,execgate=debug`).
+    #[arg(long, env = "EXECGATE_LOG", default_value = "info")]
+    log_level: String,
+
+    /// Write the diagnostic log to daily-rotated files in this directory instead of stderr.
+    #[arg(long, env = "EXECGATE_LOG_DIR")]
+    log_dir: Option<PathBuf>,
+
+    /// Runtime worker threads; 0 runs everything on one thread (lowest latency).
+    #[arg(long, env = "EXECGATE_WORKERS", default_value = "0")]
+    workers: usize,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| format!("socket mode {text:?} is not an octal number such as 0660"))?;
+    if mode > 0o777 {
+        return Err(format!("socket mode {text:?} has bits beyond 0777"));
+    }
+    Ok(mode)
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let _log_guard =
+                logging::init(args.log_format, &args.log_level, args.log_dir.as_deref())?;
+            let config = serve::Config {
+                listen: args.listen,
+                upstream: args.upstream,
+                socket_mode: args.socket_mode,
+                socket_gid: args
+                    .socket_group
+                    .as_deref()
+                    .map(resolve_group)
+                    .transpose()?,
+                shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            };
+            let runtime = build_runtime(args.workers)?;
+            runtime.block_on(serve::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn build_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
+    let mut builder = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")
+}
+
+fn resolve_group(name: &str) -> Result<u32> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => bail!("socket group {name:?} does not exist; create it or pass a numeric gid"),
+        Err(err) => bail!("failed to look up socket group {name:?}: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_modes_parse_as_octal() {
+        assert_eq!(parse_mode("0660"), Ok(0o660));
+        assert_eq!(parse_mode("600"), Ok(0o600));
+        assert_eq!(parse_mode("0o640"), Ok(0o640));
+        assert!(parse_mode("0999").is_err());
+        assert!(parse_mode("7777").is_err());
+    }
+
+    #[test]
+    fn groups_resolve_by_name_or_number() {
+        assert_eq!(resolve_group("0").ok(), Some(0));
+        assert_eq!(resolve_group("root").ok(), Some(0));
+        assert!(resolve_group("no-such-group-execgate").is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! Errors of the proxy, and the one place they become Docker-style HTTP answers.
+//!
+//! The docker CLI prints the `message` field of a JSON error body after
+//! `Error response from daemon:`, so every refusal carries a sentence that says
+//! what execgate was doing and what to do about it.
+
+use std::path::PathBuf;
+
+use hyper::{Response, StatusCode, header};
+
+use crate::body::{self, Body};
+
+/// Why execgate answered a request itself instead of relaying the daemon's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The daemon's socket could not be connected to or spoken with.
+    #[error("cannot reach the Docker daemon at {}: {source}", socket.display())]
+    Upstream {
+        /// The daemon socket execgate tried.
+        socket: PathBuf,
+        /// What went wrong.
+        source: UpstreamCause,
+    },
+    /// The request is malformed in a way the daemon would also refuse, or that
+    /// execgate cannot classify safely.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A body execgate must read is larger than it will buffer.
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// A stream that must be upgraded was sent without upgrade headers.
+    #[error(
+        "{what} streams over a hijacked connection; send it with `Connection: Upgrade` and `Upgrade: tcp`"
+    )]
+    UpgradeRequired {
+        /// The kind of request, e.g. `exec start`.
+        what: &'static str,
+    },
+}
+
+/// The underlying failure when talking to the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamCause {
+    /// Connecting to the socket failed.
+    #[error("{0}")]
+    Connect(#[from] std::io::Error),
+    /// The HTTP exchange failed.
+    #[error("{0}")]
+    Http(#[from] hyper::Error),
+}
+
+impl ProxyError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::BadRequest(_) | ProxyError::UpgradeRequired { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// The Docker-style answer: `{"message":"execgate: …"}` with a fitting status.
+    pub fn into_response(self) -> Response<Body> {
+        docker_error(self.status(), &self.to_string())
+    }
+}
+
+/// Builds a JSON error response the docker CLI prints verbatim.
+pub fn docker_error(status: StatusCode, message: &str) -> Response<Body> {
+    let json = serde_json::json!({ "message": format!("execgate: {message}") });
+    let mut response = Response::new(body::full(json.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn errors_become_docker_json_with_prefix() {
+        let err = ProxyError::Upstream {
+            socket: PathBuf::from("/nowhere.sock"),
+            source: UpstreamCause::Connect(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        };
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let bytes = response.into_body().collect().await.map(|b| b.to_bytes());
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes.expect("body")).expect("json body");
+        let message = value["message"].as_str().expect("message field");
+        assert!(
+            message.starts_with("execgate: cannot reach the Docker daemon at /nowhere.sock: "),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! The parts of Go's `encoding/json` that decide what an exec body means to the daemon.
+//!
+//! Go matches an object key to a struct field by exact name first, then
+//! case-insensitively with `bytes.EqualFold`, which folds Unicode as well as
+//! ASCII: `ſ` (U+017F) matches `s` and the Kelvin sign (U+212A) matches `k`.
+//! Keys apply in document order, so the last duplicate wins, and `null` leaves a
+//! bool or string field as it was. The decoders built on this module walk each
+//! object entry by entry (serde's `MapAccess`) to keep those rules; a
+//! `serde_json::Value` would already have merged duplicates.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+/// Whether a decoded JSON key selects the field named `field` (ASCII) in Go.
+pub fn key_matches(key: &str, field: &str) -> bool {
+    let mut key_chars = key.chars().map(fold);
+    let mut field_chars = field.chars().map(fold);
+    loop {
+        match (key_chars.next(), field_chars.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The representative of `c`'s case-fold orbit as Go's `foldRune` picks it
+/// (the smallest rune), for every rune whose orbit holds an ASCII letter.
+/// Other non-ASCII runes stay as they are: they cannot match an ASCII name.
+fn fold(c: char) -> char {
+    match c {
+        'a'..='z' => c.to_ascii_uppercase(),
+        '\u{017F}' => 'S', // LATIN SMALL LETTER LONG S: s, S, ſ
+        '\u{212A}' => 'K', // KELVIN SIGN: k, K, K
+        _ => c,
+    }
+}
+
+/// A Go `*[2]uint` such as `ConsoleSize`: `null` is absent, a shorter array
+/// leaves zeros, a longer one is cut, each `null` element stays zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct UintPair(pub [u64; 2]);
+
+impl<'de> serde::Deserialize<'de> for UintPair {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PairVisitor;
+        impl<'de> Visitor<'de> for PairVisitor {
+            type Value = UintPair;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of unsigned integers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UintPair, A::Error> {
+                let mut pair = [0u64; 2];
+                let mut index = 0;
+                while let Some(value) = seq.next_element::<Option<u64>>()? {
+                    if let (Some(slot), Some(value)) = (pair.get_mut(index), value) {
+                        *slot = value;
+                    }
+                    index += 1;
+                }
+                Ok(UintPair(pair))
+            }
+        }
+        deserializer.deserialize_seq(PairVisitor)
+    }
+}
+
+/// The error for a key no field of the exec API matches. Go would ignore it;
+/// execgate refuses it, so nothing reaches the daemon that was not judged.
+pub fn unknown_field<E: de::Error>(key: &str, what: &str) -> E {
+    E::custom(format!("unknown field {key:?} in the {what} body"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_fold_like_go_equal_fold() {
+        assert!(key_matches("User", "User"));
+        assert!(key_matches("user", "User"));
+        assert!(key_matches("USER", "User"));
+        assert!(key_matches("uſer", "User"), "long s folds to s");
+        assert!(key_matches("\u{212A}ill", "Kill"), "Kelvin sign folds to k");
+        assert!(!key_matches("Usr", "User"));
+        assert!(!key_matches("Users", "User"));
+        assert!(!key_matches("Üser", "User"));
+        assert!(
+            !key_matches("ıser", "Iser"),
+            "dotless i is its own orbit in Go"
+        );
+        assert!(!key_matches("", "User"));
+    }
+
+    #[test]
+    fn uint_pairs_read_like_go_arrays() {
+        let read = |text: &str| serde_json::from_str::<UintPair>(text).map(|p| p.0);
+        assert_eq!(read("[24, 80]").ok(), Some([24, 80]));
+        assert_eq!(read("[24]").ok(), Some([24, 0]));
+        assert_eq!(read("[24, 80, 3]").ok(), Some([24, 80]));
+        assert_eq!(read("[null, 80]").ok(), Some([0, 80]));
+        assert!(read("[-1, 80]").is_err());
+        assert!(read("[1.5, 80]").is_err());
+        assert!(read("\"24x80\"").is_err());
+    }
+}

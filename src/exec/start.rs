@@ -1,0 +1,128 @@
+//! The body of `POST /exec/{id}/start`, decoded as the daemon decodes it.
+
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use super::gojson::{self, UintPair};
+
+/// The daemon's `ExecStartCheck`: whether to detach, and how to frame the stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StartConfig {
+    /// `true`: the daemon answers a plain 200 and the process runs unattached.
+    #[serde(rename = "Detach")]
+    pub detach: bool,
+    /// `true`: the stream is raw; otherwise it carries 8-byte-header frames.
+    #[serde(rename = "Tty")]
+    pub tty: bool,
+    /// Initial terminal size `[height, width]`, when given.
+    #[serde(rename = "ConsoleSize", skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<UintPair>,
+}
+
+impl StartConfig {
+    /// Decodes a start body. An empty body or `null` is a default (attached) start.
+    pub fn decode(body: &[u8]) -> Result<Self, serde_json::Error> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(StartConfig::default());
+        }
+        let config: Option<StartConfig> = serde_json::from_slice(body)?;
+        Ok(config.unwrap_or_default())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StartConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StartVisitor;
+        impl<'de> Visitor<'de> for StartVisitor {
+            type Value = StartConfig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an exec start object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StartConfig, A::Error> {
+                let mut config = StartConfig::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if gojson::key_matches(&key, "Detach") {
+                        config.detach = map.next_value::<Option<bool>>()?.unwrap_or(config.detach);
+                    } else if gojson::key_matches(&key, "Tty") {
+                        config.tty = map.next_value::<Option<bool>>()?.unwrap_or(config.tty);
+                    } else if gojson::key_matches(&key, "ConsoleSize") {
+                        config.console_size = map.next_value::<Option<UintPair>>()?;
+                    } else {
+                        return Err(gojson::unknown_field::<A::Error>(&key, "exec start"));
+                    }
+                }
+                Ok(config)
+            }
+        }
+        deserializer.deserialize_map(StartVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(text: &str) -> StartConfig {
+        StartConfig::decode(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn what_the_cli_sends() {
+        assert_eq!(
+            decode(r#"{"Detach":false,"Tty":true}"#),
+            StartConfig {
+                tty: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(decode(r#"{"Detach":true,"Tty":false}"#).detach, true);
+    }
+
+    #[test]
+    fn empty_and_null_bodies_are_attached_starts() {
+        assert_eq!(decode(""), StartConfig::default());
+        assert_eq!(decode("  \n"), StartConfig::default());
+        assert_eq!(decode("null"), StartConfig::default());
+        assert_eq!(decode("{}"), StartConfig::default());
+    }
+
+    #[test]
+    fn keys_fold_duplicates_apply_in_order_and_null_keeps() {
+        assert!(decode(r#"{"detach":true}"#).detach);
+        assert!(decode(r#"{"DETACH":true}"#).detach);
+        assert!(decode(r#"{"\u0044etach":true}"#).detach);
+        assert!(!decode(r#"{"Detach":true,"detach":false}"#).detach);
+        assert!(decode(r#"{"Detach":false,"detach":true}"#).detach);
+        assert!(decode(r#"{"Detach":true,"Detach":null}"#).detach);
+        assert!(decode(r#"{"tty":true,"Tty":null}"#).tty);
+    }
+
+    #[test]
+    fn console_size_is_optional() {
+        assert_eq!(
+            decode(r#"{"ConsoleSize":[24,80]}"#).console_size,
+            Some(UintPair([24, 80]))
+        );
+        assert_eq!(
+            decode(r#"{"ConsoleSize":[24,80],"consolesize":null}"#).console_size,
+            None
+        );
+    }
+
+    #[test]
+    fn wrong_types_unknown_fields_and_trailing_data_are_refused() {
+        for text in [
+            r#"{"Detach":"true"}"#,
+            r#"{"Detach":1}"#,
+            r#"{"Tty":[]}"#,
+            r#"{"Detach":true,"Stdin":true}"#,
+            r#"{"Detach":true} {"Detach":false}"#,
+            r#"[]"#,
+            r#""x""#,
+            r#"{"Detach":tru"#,
+        ] {
+            assert!(StartConfig::decode(text.as_bytes()).is_err(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The socket clients connect to: created with its final mode already in force,
+//! never stealing a live socket, and removed again on shutdown.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{info, warn};
+
+/// Who is on the other end of a client connection (SO_PEERCRED), read once when
+/// it is accepted. The pid is racy by nature: it names the process that connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Caller {
+    /// Effective uid of the connecting process.
+    pub uid: u32,
+    /// Effective gid of the connecting process.
+    pub gid: u32,
+    /// Pid of the connecting process, when the kernel reports one.
+    pub pid: Option<i32>,
+}
+
+/// A bound listening socket that knows which file on disk is its own.
+pub struct Listener {
+    inner: UnixListener,
+    path: PathBuf,
+    inode: (u64, u64),
+}
+
+impl Listener {
+    /// Binds `path` with `mode` (and group `gid`) in force before anyone can connect.
+    ///
+    /// The socket is bound inside a fresh directory only root can enter, given its
+    /// mode and group there, then renamed over `path`. A stale socket left by a dead
+    /// process is replaced by that rename; a live one is an error.
+    pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<Self> {
+        refuse_live_or_foreign(path)?;
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file_name = path.file_name().context("listen path has no file name")?;
+        let staging = parent.join(format!(
+            ".{}.{}.tmp",
+            file_name.to_string_lossy(),
+            std::process::id()
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .with_context(|| format!("failed to create staging directory {}", staging.display()))?;
+        let result = bind_staged(&staging.join(file_name), path, mode, gid);
+        if let Err(err) = std::fs::remove_dir(&staging) {
+            warn!(dir = %staging.display(), error = %err, "could not remove staging directory");
+        }
+        result
+    }
+
+    /// Accepts the next connection and reads its peer credentials.
+    pub async fn accept(&self) -> io::Result<(UnixStream, Caller)> {
+        let (stream, _) = self.inner.accept().await?;
+        let cred = stream.peer_cred()?;
+        let caller = Caller {
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid: cred.pid(),
+        };
+        Ok((stream, caller))
+    }
+
+    /// Removes the socket file, if it is still the one this listener created.
+    pub fn remove(&self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.inode => {
+                if let Err(err) = std::fs::remove_file(&self.path) {
+                    warn!(path = %self.path.display(), error = %err, "could not remove socket");
+                }
+            }
+            _ => {
+                info!(path = %self.path.display(), "socket file was replaced by someone else; left in place")
+            }
+        }
+    }
+}
+
+fn bind_staged(staged: &Path, path: &Path, mode: u32, gid: Option<u32>) -> Result<Listener> {
+    let inner = UnixListener::bind(staged)
+        .with_context(|| format!("failed to bind {}", staged.display()))?;
+    std::fs::set_permissions(staged, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("failed to set mode {mode:04o} on {}", staged.display()))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(staged, None, Some(gid))
+            .with_context(|| format!("failed to give {} to group {gid}", staged.display()))?;
+    }
+    std::fs::rename(staged, path)
+        .with_context(|| format!("failed to move the socket into place at {}", path.display()))?;
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("failed to stat {}", path.display()))?;
+    Ok(Listener {
+        inner,
+        path: path.to_owned(),
+        inode: (meta.dev(), meta.ino()),
+    })
+}
+
+/// Errors unless `path` is absent or a socket nobody answers on.
+fn refuse_live_or_foreign(path: &Path) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => {
+            return Err(err).with_context(|| format!("failed to inspect {}", path.display()));
+        }
+    };
+    if !meta.file_type().is_socket() {
+        bail!(
+            "{} exists and is not a socket; remove it or choose another --listen path",
+            path.display()
+        );
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => bail!(
+            "{} is in use by a running process; stop it or choose another --listen path",
+            path.display()
+        ),
+        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
+            info!(path = %path.display(), "replacing stale socket");
+            Ok(())
+        }
+        Err(err) => {
+            Err(err).with_context(|| format!("failed to probe existing socket {}", path.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("execgate-listener-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[tokio::test]
+    async fn binds_with_mode_and_replaces_only_stale_sockets() {
+        let dir = temp_dir("bind");
+        let path = dir.join("gate.sock");
+
+        // A stale socket: bound, then its listener dropped (nobody accepts).
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("stale bind"));
+        let listener = Listener::bind(&path, 0o640, None).expect("replaces stale socket");
+        let meta = std::fs::metadata(&path).expect("stat");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+
+        // Live: the listener above answers, so a second bind must fail.
+        let err = Listener::bind(&path, 0o640, None)
+            .err()
+            .expect("live socket refused");
+        assert!(err.to_string().contains("in use"), "{err:#}");
+
+        listener.remove();
+        assert!(!path.exists());
+
+        // A regular file is never deleted.
+        std::fs::write(&path, b"data").expect("write");
+        let err = Listener::bind(&path, 0o660, None)
+            .err()
+            .expect("regular file refused");
+        assert!(err.to_string().contains("not a socket"), "{err:#}");
+        assert_eq!(std::fs::read(&path).expect("still there"), b"data");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

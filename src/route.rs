@@ -1,0 +1,213 @@
+//! Classifies a request exactly as the daemon's router would, so execgate and
+//! dockerd agree on which requests create, start or attach to a process.
+//!
+//! The daemon (gorilla/mux) matches the **percent-decoded** path against anchored
+//! patterns, each registered twice: with a `/v{version:[0-9.]+}` prefix and
+//! without. Names are `.*`, so they may span slashes. Where execgate's reading
+//! could differ from the daemon's it errs towards "this is an exec", never away
+//! from it: a request wrongly judged is refused at worst, one wrongly passed is a
+//! bypass.
+
+use hyper::Method;
+
+/// What a request means to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /containers/{name}/exec`: creates an exec in a container.
+    ExecCreate {
+        /// The container reference as the daemon will read it (name, id or id prefix).
+        container: String,
+    },
+    /// `POST /exec/{id}/start`: starts an exec; hijacks the connection unless detached.
+    ExecStart {
+        /// The exec id.
+        exec_id: String,
+    },
+    /// `POST /containers/{name}/attach`: hijacks the connection to a container's stdio.
+    Attach {
+        /// The container reference.
+        container: String,
+    },
+    /// Anything else: relayed untouched.
+    Other,
+}
+
+/// A request target the daemon would refuse to parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request path {path:?} has an invalid percent-encoding")]
+pub struct BadPath {
+    /// The path as received.
+    pub path: String,
+}
+
+/// Classifies `method` + raw (still percent-encoded) `path`.
+pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
+    let decoded = percent_decode(path).ok_or_else(|| BadPath {
+        path: path.to_owned(),
+    })?;
+    if method != Method::POST {
+        return Ok(Route::Other);
+    }
+    let rest = strip_version(&decoded);
+    if let Some(name) = between(rest, "/containers/", "/exec") {
+        return Ok(Route::ExecCreate {
+            container: name.to_owned(),
+        });
+    }
+    if let Some(id) = between(rest, "/exec/", "/start") {
+        return Ok(Route::ExecStart {
+            exec_id: id.to_owned(),
+        });
+    }
+    if let Some(name) = between(rest, "/containers/", "/attach") {
+        return Ok(Route::Attach {
+            container: name.to_owned(),
+        });
+    }
+    Ok(Route::Other)
+}
+
+/// Removes a `/v{[0-9.]+}` prefix segment, as the daemon's versioned routes do.
+/// The daemon accepts any spelling here (`v1.041`, `v01.41`, `v1.41.0`), so
+/// no range check: a version it later refuses is its answer to give.
+fn strip_version(path: &str) -> &str {
+    let Some(after_v) = path.strip_prefix("/v") else {
+        return path;
+    };
+    let digits = after_v
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    if digits > 0 && after_v[digits..].starts_with('/') {
+        &after_v[digits..]
+    } else {
+        path
+    }
+}
+
+/// `^{prefix}(.*){suffix}$`: the middle, which may be empty and may hold slashes.
+fn between<'a>(path: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix)?.strip_suffix(suffix)
+}
+
+/// Go's `url.PathUnescape`: every `%` must be followed by two hex digits.
+/// Decoded bytes that are not UTF-8 become U+FFFD, as Go's regexp reads them.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = hex(*bytes.get(i + 1)?)?;
+            let lo = hex(*bytes.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(path: &str) -> Route {
+        classify(&Method::POST, path).expect("valid path")
+    }
+
+    fn create(name: &str) -> Route {
+        Route::ExecCreate {
+            container: name.to_owned(),
+        }
+    }
+
+    fn start(id: &str) -> Route {
+        Route::ExecStart {
+            exec_id: id.to_owned(),
+        }
+    }
+
+    #[test]
+    fn exec_create_with_and_without_versions() {
+        for path in [
+            "/containers/web/exec",
+            "/v1.41/containers/web/exec",
+            "/v1.041/containers/web/exec",
+            "/v01.41/containers/web/exec",
+            "/v1.41.0/containers/web/exec",
+            "/v1.12/containers/web/exec",
+            "/v1.99/containers/web/exec",
+            "/v9/containers/web/exec",
+        ] {
+            assert_eq!(post(path), create("web"), "{path}");
+        }
+    }
+
+    #[test]
+    fn percent_encoded_paths_route_as_decoded() {
+        // The daemon routes both of these to exec create (checked on dockerd 20.10).
+        assert_eq!(post("/containers/x%2Fexec"), create("x"));
+        assert_eq!(post("/containers/a/x%2Fexec"), create("a/x"));
+        assert_eq!(post("/containers/x/%65xec"), create("x"));
+        assert_eq!(post("/v1.41/containers/x/%65%78%65%63"), create("x"));
+        assert_eq!(post("/%761.41/containers/x/exec"), create("x"));
+        assert_eq!(post("/exec/abc/%73tart"), start("abc"));
+        assert_eq!(post("/exec/a%2Fb/start"), start("a/b"));
+    }
+
+    #[test]
+    fn names_span_slashes_like_the_daemons_dot_star() {
+        assert_eq!(post("/containers/a/b/exec"), create("a/b"));
+        assert_eq!(post("/containers//exec"), create(""));
+        assert_eq!(post("/exec/x/start/start"), start("x/start"));
+    }
+
+    #[test]
+    fn attach_is_recognised() {
+        assert_eq!(
+            post("/v1.41/containers/abc/attach"),
+            Route::Attach {
+                container: "abc".to_owned()
+            }
+        );
+        assert_eq!(post("/containers/abc/attach/ws"), Route::Other);
+    }
+
+    #[test]
+    fn other_methods_and_shapes_pass() {
+        assert_eq!(
+            classify(&Method::GET, "/containers/web/exec"),
+            Ok(Route::Other)
+        );
+        assert_eq!(classify(&Method::PUT, "/exec/a/start"), Ok(Route::Other));
+        assert_eq!(post("/containers/web/exec/"), Route::Other);
+        assert_eq!(post("/containers/create"), Route::Other);
+        assert_eq!(post("/v/containers/web/exec"), Route::Other);
+        assert_eq!(post("/vx1/containers/web/exec"), Route::Other);
+        assert_eq!(post("/exec/a/resize"), Route::Other);
+    }
+
+    #[test]
+    fn invalid_escapes_are_refused() {
+        for path in ["/containers/x/%6", "/containers/x/%zzexec", "/a%"] {
+            assert!(classify(&Method::POST, path).is_err(), "{path}");
+            assert!(classify(&Method::GET, path).is_err(), "{path}");
+        }
+    }
+
+    #[test]
+    fn version_prefix_needs_a_digit_and_a_slash() {
+        assert_eq!(strip_version("/v1.41/x"), "/x");
+        assert_eq!(strip_version("/v.../x"), "/x");
+        assert_eq!(strip_version("/v/x"), "/v/x");
+        assert_eq!(strip_version("/v1.41"), "/v1.41");
+        assert_eq!(strip_version("/version"), "/version");
+    }
+}

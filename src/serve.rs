@@ -1,0 +1,128 @@
+//! `execgate serve`: the accept loop, per-connection HTTP/1 serving and shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::UnixStream;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::listener::{Caller, Listener};
+use crate::proxy::{Connection, Proxy};
+use crate::upstream::Upstream;
+
+/// How long a client may take to send a request head, idle keep-alive included.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The socket clients connect to.
+    pub listen: PathBuf,
+    /// The daemon's socket.
+    pub upstream: PathBuf,
+    /// Mode of the listening socket.
+    pub socket_mode: u32,
+    /// Group of the listening socket.
+    pub socket_gid: Option<u32>,
+    /// How long live sessions may continue after a stop signal.
+    pub shutdown_grace: Duration,
+}
+
+/// Serves until SIGTERM or SIGINT, then drains.
+pub async fn run(config: Config) -> Result<()> {
+    let mut sigterm =
+        signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
+
+    let upstream = Upstream::new(config.upstream.clone());
+    upstream.warn_if_exposed();
+    upstream.log_version().await;
+
+    let listener = Listener::bind(&config.listen, config.socket_mode, config.socket_gid)?;
+    info!(listen = %config.listen.display(), mode = format!("{:04o}", config.socket_mode), "execgate listening");
+
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let proxy = Arc::new(Proxy::new(upstream, tasks.clone()));
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, caller)) => {
+                    tasks.spawn(serve_connection(proxy.clone(), stream, caller, shutdown.clone()));
+                }
+                // Per-connection failures (EMFILE, a peer gone before SO_PEERCRED)
+                // must not end the proxy; pause briefly so a full fd table can drain.
+                Err(err) => {
+                    warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = sigterm.recv() => { info!("SIGTERM received; shutting down"); break; }
+            _ = sigint.recv() => { info!("SIGINT received; shutting down"); break; }
+        }
+    }
+
+    listener.remove();
+    drop(listener);
+    shutdown.cancel();
+    tasks.close();
+    if tokio::time::timeout(config.shutdown_grace, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            open = tasks.len(),
+            grace_secs = config.shutdown_grace.as_secs(),
+            "grace period over; cutting the remaining connections and sessions"
+        );
+    }
+    info!("execgate stopped");
+    Ok(())
+}
+
+async fn serve_connection(
+    proxy: Arc<Proxy>,
+    stream: UnixStream,
+    caller: Caller,
+    shutdown: CancellationToken,
+) {
+    debug!(
+        caller.uid = caller.uid,
+        caller.gid = caller.gid,
+        caller.pid = caller.pid,
+        "connection accepted"
+    );
+    let conn = Arc::new(Connection::new(caller));
+    let service = service_fn(move |request| {
+        let proxy = proxy.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, std::convert::Infallible>(proxy.handle(conn, request).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = shutdown.cancelled() => {
+            // Finish the exchange in flight, then close; idle connections close now.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        debug!(caller.pid = caller.pid, error = %err, "client connection ended with an error");
+    }
+}

@@ -1,0 +1,235 @@
+//! Connections to the Docker daemon.
+//!
+//! Client requests are relayed over a daemon connection pinned to the client's
+//! connection ([`Pinned`]): HTTP/1 carries one exchange at a time, so the pair
+//! needs no shared pool, no lock contention and no extra task hop, and each
+//! keep-alive client reuses one daemon connection. Hijacking requests always get
+//! a fresh connection of their own ([`Upstream::upgradable`]). execgate's own
+//! questions to the daemon (version, later inspects) go through a small shared
+//! hyperlocal pool ([`Upstream::control`]).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyperlocal::UnixConnector;
+use tokio::net::UnixStream;
+use tracing::{debug, info, warn};
+
+use crate::body::Body;
+use crate::error::{ProxyError, UpstreamCause};
+
+/// The daemon's socket, and how to open connections to it.
+pub struct Upstream {
+    socket: PathBuf,
+    control: Client<UnixConnector, Empty<Bytes>>,
+    control_base: Uri,
+}
+
+impl Upstream {
+    /// Describes the daemon at `socket`; nothing is connected yet.
+    pub fn new(socket: PathBuf) -> Self {
+        let control = Client::builder(TokioExecutor::new()).build(UnixConnector);
+        let control_base = hyperlocal::Uri::new(&socket, "/").into();
+        Upstream {
+            socket,
+            control,
+            control_base,
+        }
+    }
+
+    /// The daemon's socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    fn error(&self, source: impl Into<UpstreamCause>) -> ProxyError {
+        ProxyError::Upstream {
+            socket: self.socket.clone(),
+            source: source.into(),
+        }
+    }
+
+    async fn handshake(
+        &self,
+    ) -> Result<
+        (
+            SendRequest<Body>,
+            http1::Connection<TokioIo<UnixStream>, Body>,
+        ),
+        ProxyError,
+    > {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.error(e))?;
+        http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// A new connection that may switch protocols (exec start, attach, any `Upgrade`).
+    /// It serves this one exchange and then, if the daemon answers 101, the stream.
+    pub async fn upgradable(&self) -> Result<SendRequest<Body>, ProxyError> {
+        let (sender, conn) = self.handshake().await?;
+        tokio::spawn(async move {
+            if let Err(err) = conn.with_upgrades().await {
+                debug!(error = %err, "daemon connection for an upgrade ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// A new connection for plain keep-alive exchanges.
+    async fn plain(&self) -> Result<SendRequest<Body>, ProxyError> {
+        let (sender, conn) = self.handshake().await?;
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                debug!(error = %err, "daemon connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Asks the daemon a question of execgate's own (`GET path`), over the shared pool.
+    pub async fn control_get(
+        &self,
+        path_and_query: &str,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let mut parts = self.control_base.clone().into_parts();
+        parts.path_and_query = Some(path_and_query.parse().map_err(|_| {
+            ProxyError::BadRequest(format!(
+                "cannot form a daemon request for {path_and_query:?}"
+            ))
+        })?);
+        let uri = Uri::from_parts(parts).map_err(|_| {
+            ProxyError::BadRequest(format!(
+                "cannot form a daemon request for {path_and_query:?}"
+            ))
+        })?;
+        let request = Request::get(uri)
+            .header(hyper::header::HOST, "docker")
+            .body(Empty::new())
+            .map_err(|e| ProxyError::BadRequest(format!("cannot form a daemon request: {e}")))?;
+        self.control.request(request).await.map_err(|e| {
+            let message = std::error::Error::source(&e)
+                .map_or_else(|| e.to_string(), |source| format!("{e}: {source}"));
+            self.error(std::io::Error::other(message))
+        })
+    }
+
+    /// Logs the daemon's version, or a warning when it does not answer yet
+    /// (execgate keeps running and recovers when the daemon comes back).
+    pub async fn log_version(&self) {
+        match self.version().await {
+            Ok((version, api)) => {
+                info!(socket = %self.socket.display(), version, api_version = api, "Docker daemon reachable")
+            }
+            Err(err) => {
+                warn!(error = %err, "Docker daemon not reachable yet; requests get 502 until it is")
+            }
+        }
+    }
+
+    async fn version(&self) -> Result<(String, String), ProxyError> {
+        let response = self.control_get("/version").await?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| self.error(e))?
+            .to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            self.error(std::io::Error::other(format!(
+                "unreadable /version answer: {e}"
+            )))
+        })?;
+        let field = |name: &str| value[name].as_str().unwrap_or("unknown").to_owned();
+        Ok((field("Version"), field("ApiVersion")))
+    }
+
+    /// Warns when the daemon's socket is reachable by anyone but root: whoever can
+    /// open it can go around execgate entirely.
+    pub fn warn_if_exposed(&self) {
+        let meta = match std::fs::metadata(&self.socket) {
+            Ok(meta) => meta,
+            Err(err) => {
+                warn!(socket = %self.socket.display(), error = %err, "cannot stat the daemon socket");
+                return;
+            }
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.uid() != 0 || mode & 0o077 != 0 {
+            warn!(
+                socket = %self.socket.display(),
+                mode = format!("{mode:04o}"),
+                owner_uid = meta.uid(),
+                group_gid = meta.gid(),
+                "SECURITY: the daemon socket is reachable by more than root; anyone who can open it \
+                 bypasses execgate. Make it root-only (chmod 0600, or dockerd --group root) and give \
+                 users execgate's socket instead"
+            );
+        }
+    }
+}
+
+/// The daemon connection pinned to one client connection.
+#[derive(Default)]
+pub struct Pinned {
+    sender: Mutex<Option<SendRequest<Body>>>,
+}
+
+impl Pinned {
+    /// Sends a plain (non-upgrading) request, reusing the pinned connection when it
+    /// is still open. A request the daemon closed the connection under before it
+    /// was written is retried once on a fresh connection: it never reached the daemon.
+    pub async fn send(
+        &self,
+        upstream: &Upstream,
+        request: Request<Body>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let mut sender = match self.take() {
+            Some(mut sender) => match sender.ready().await {
+                Ok(()) => sender,
+                Err(_) => upstream.plain().await?,
+            },
+            None => upstream.plain().await?,
+        };
+        let response = match sender.try_send_request(request).await {
+            Ok(response) => response,
+            Err(mut err) => match err.take_message() {
+                Some(request) => {
+                    debug!(error = %err.error(), "pinned daemon connection closed; retrying on a new one");
+                    sender = upstream.plain().await?;
+                    sender
+                        .send_request(request)
+                        .await
+                        .map_err(|e| upstream.error(e))?
+                }
+                None => return Err(upstream.error(err.into_error())),
+            },
+        };
+        self.put(sender);
+        Ok(response)
+    }
+
+    fn take(&self) -> Option<SendRequest<Body>> {
+        self.sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    fn put(&self, sender: SendRequest<Body>) {
+        *self
+            .sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
+    }
+}

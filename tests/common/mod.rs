@@ -1,0 +1,288 @@
+//! Shared harness for tests against a real Docker daemon: an execgate process on
+//! a temporary socket, the docker CLI pointed at it, and throwaway containers.
+//!
+//! The daemon comes from `scripts/testbed.sh` (the README's test command runs it).
+//! A missing daemon is a failure, never a skip: these tests are the proof.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The daemon every test talks to, directly or through execgate.
+pub const DOCKER_SOCK: &str = "/var/run/docker.sock";
+/// The busybox image `scripts/testbed.sh` builds.
+pub const IMAGE: &str = "execgate-test/busybox:latest";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this test process and call.
+pub fn unique(tag: &str) -> String {
+    format!("eg-{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique(tag));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Panics with a pointer to the test bed when the real daemon is not there.
+pub fn require_daemon() {
+    let ok = UnixStream::connect(DOCKER_SOCK).is_ok()
+        && Command::new("docker")
+            .args(["-H", &format!("unix://{DOCKER_SOCK}"), "image", "inspect", IMAGE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "no Docker daemon with image {IMAGE} at {DOCKER_SOCK}; run `sudo scripts/testbed.sh` first \
+         (these tests never skip, CI={:?})",
+        std::env::var("CI").ok()
+    );
+}
+
+/// A running `execgate serve` on a temporary socket.
+pub struct Gate {
+    child: Child,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Gate {
+    /// Starts execgate in front of the real daemon.
+    pub fn start() -> Self {
+        require_daemon();
+        Self::start_with(Path::new(DOCKER_SOCK), &[])
+    }
+
+    /// Starts execgate in front of `upstream` with extra flags.
+    pub fn start_with(upstream: &Path, extra: &[&str]) -> Self {
+        let dir = TempDir::new("gate");
+        let socket = dir.path().join("execgate.sock");
+        let log = dir.path().join("execgate.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_execgate"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(&socket)
+            .arg("--upstream")
+            .arg(upstream)
+            .args(["--log-level", "debug", "--shutdown-grace", "10"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn execgate");
+        let gate = Gate { child, socket, log, _dir: dir };
+        gate.wait_ready();
+        gate
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("execgate did not listen on {} in 10 s; log:\n{}", self.socket.display(), self.log_text());
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits for the process to exit, returning its status code.
+    pub fn stop(mut self, signal: &str, within: Duration) -> Option<i32> {
+        Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().expect("kill");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "execgate did not exit within {within:?}; log:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A `docker` command aimed at this gate.
+    pub fn docker(&self) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.env("DOCKER_HOST", self.host());
+        cmd
+    }
+
+    /// Runs the CLI through the gate; returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.docker().args(args).output().expect("run docker CLI")
+    }
+
+    /// Runs the CLI with `stdin` fed in.
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .docker()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn docker CLI");
+        let mut pipe = child.stdin.take().expect("stdin");
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait docker CLI");
+        writer.join().expect("stdin writer");
+        out
+    }
+
+    /// A raw connection to the gate's socket.
+    pub fn connect(&self) -> UnixStream {
+        let stream = UnixStream::connect(&self.socket).expect("connect to execgate");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        stream
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts a CLI run succeeded and returns its stdout as text.
+pub fn ok_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "docker failed ({:?})\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A container on the real daemon, removed on drop.
+pub struct Container {
+    pub name: String,
+}
+
+impl Container {
+    /// `docker run -d [extra] IMAGE sleep 3600`, directly on the daemon.
+    pub fn run(tag: &str, extra: &[&str]) -> Self {
+        require_daemon();
+        let name = unique(tag);
+        let out = direct_docker()
+            .args(["run", "-d", "--name", &name])
+            .args(extra)
+            .args([IMAGE, "sleep", "3600"])
+            .output()
+            .expect("docker run");
+        ok_stdout(&out);
+        Container { name }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = direct_docker().args(["rm", "-f", &self.name]).output();
+    }
+}
+
+/// A `docker` command straight to the daemon (for setup and ground truth).
+pub fn direct_docker() -> Command {
+    let mut cmd = Command::new("docker");
+    cmd.env("DOCKER_HOST", format!("unix://{DOCKER_SOCK}"));
+    cmd
+}
+
+/// Writes `request` on a new raw connection and reads until the peer closes or
+/// `until` is found in what was read so far.
+pub fn raw_exchange(stream: &mut UnixStream, request: &[u8], until: &[u8]) -> Vec<u8> {
+    stream.write_all(request).expect("write request");
+    read_until(stream, until)
+}
+
+/// Reads from `stream` until `needle` appears, EOF, or the read timeout.
+pub fn read_until(stream: &mut UnixStream, needle: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if !needle.is_empty() && out.windows(needle.len()).any(|w| w == needle) {
+            return out;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed after {} bytes ({e}): {}", out.len(), String::from_utf8_lossy(&out)),
+        }
+    }
+}
+
+/// Reads a complete HTTP response with a Content-Length body; returns (head, body).
+pub fn read_response(stream: &mut UnixStream) -> (String, Vec<u8>) {
+    let mut data = read_until(stream, b"\r\n\r\n");
+    let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("response head") + 4;
+    let head = String::from_utf8_lossy(&data[..split]).into_owned();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut buf = [0u8; 8192];
+    while data.len() < split + len {
+        let n = stream.read(&mut buf).expect("read body");
+        assert!(n > 0, "EOF inside body: {}", String::from_utf8_lossy(&data));
+        data.extend_from_slice(&buf[..n]);
+    }
+    let body = data[split..split + len].to_vec();
+    (head, body)
+}
+
+/// Creates an exec directly on the daemon with `body` and returns its id.
+pub fn create_exec_direct(container: &str, body: &str) -> String {
+    let mut stream = UnixStream::connect(DOCKER_SOCK).expect("daemon");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let request = format!(
+        "POST /v1.41/containers/{container}/exec HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let (head, body) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 201"), "exec create failed: {head}{}", String::from_utf8_lossy(&body));
+    let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    value["Id"].as_str().expect("Id").to_owned()
+}

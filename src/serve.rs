@@ -21,6 +21,11 @@ use crate::upstream::Upstream;
 /// How long a client may take to send a request head, idle keep-alive included.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// After the last session ends on shutdown, how long open connections keep
+/// serving: the CLI reads the exit code (`GET /exec/{id}/json`) on its
+/// keep-alive connection right after the stream closes.
+const DRAIN_LINGER: Duration = Duration::from_secs(1);
+
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,15 +55,16 @@ pub async fn run(config: Config) -> Result<()> {
     let listener = Listener::bind(&config.listen, config.socket_mode, config.socket_gid)?;
     info!(listen = %config.listen.display(), mode = format!("{:04o}", config.socket_mode), "execgate listening");
 
-    let tasks = TaskTracker::new();
+    let connections = TaskTracker::new();
+    let sessions = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let proxy = Arc::new(Proxy::new(upstream, tasks.clone()));
+    let proxy = Arc::new(Proxy::new(upstream, sessions.clone()));
 
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, caller)) => {
-                    tasks.spawn(serve_connection(proxy.clone(), stream, caller, shutdown.clone()));
+                    connections.spawn(serve_connection(proxy.clone(), stream, caller, shutdown.clone()));
                 }
                 // Per-connection failures (EMFILE, a peer gone before SO_PEERCRED)
                 // must not end the proxy; pause briefly so a full fd table can drain.
@@ -74,20 +80,45 @@ pub async fn run(config: Config) -> Result<()> {
 
     listener.remove();
     drop(listener);
-    shutdown.cancel();
-    tasks.close();
-    if tokio::time::timeout(config.shutdown_grace, tasks.wait())
-        .await
-        .is_err()
-    {
-        warn!(
-            open = tasks.len(),
-            grace_secs = config.shutdown_grace.as_secs(),
-            "grace period over; cutting the remaining connections and sessions"
-        );
-    }
+    drain(&connections, &sessions, &shutdown, config.shutdown_grace).await;
     info!("execgate stopped");
     Ok(())
+}
+
+/// Lets live sessions finish within `grace`, then closes the connections.
+async fn drain(
+    connections: &TaskTracker,
+    sessions: &TaskTracker,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + grace;
+    sessions.close();
+    connections.close();
+    if !sessions.is_empty() {
+        info!(
+            sessions = sessions.len(),
+            "waiting for live sessions to finish"
+        );
+    }
+    let finished = tokio::time::timeout_at(deadline, sessions.wait())
+        .await
+        .is_ok();
+    if finished {
+        tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + DRAIN_LINGER)).await;
+    }
+    shutdown.cancel();
+    let closed = tokio::time::timeout_at(deadline, connections.wait())
+        .await
+        .is_ok();
+    if !(finished && closed) {
+        warn!(
+            sessions = sessions.len(),
+            connections = connections.len(),
+            grace_secs = grace.as_secs(),
+            "grace period over; cutting what is still open"
+        );
+    }
 }
 
 async fn serve_connection(

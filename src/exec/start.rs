@@ -76,7 +76,7 @@ mod tests {
                 ..Default::default()
             }
         );
-        assert_eq!(decode(r#"{"Detach":true,"Tty":false}"#).detach, true);
+        assert!(decode(r#"{"Detach":true,"Tty":false}"#).detach);
     }
 
     #[test]

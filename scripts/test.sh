@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The one test command: prepares the real Docker test bed (packages, dockerd,
+# busybox image), then runs every test against it. Needs root on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/testbed.sh
+cargo fmt --check
+cargo build --all-targets
+# Docker-backed tests fail (never skip) when the daemon is missing.
+cargo test --all-targets "$@"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{logging, serve};
+use crate::{logging, policy, serve};
 
 /// Top-level command line.
 #[derive(Parser, Debug)]
@@ -25,6 +25,27 @@ struct Cli {
 enum Command {
     /// Listen on a Unix socket and proxy the Docker API to the daemon.
     Serve(ServeArgs),
+    /// Work with policies offline.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Run the `test_*` rules of a policy set (default: the built-in pack).
+    Test {
+        /// Policy files or directories.
+        paths: Vec<PathBuf>,
+    },
+    /// Evaluate one input document and print the decision as JSON.
+    Eval {
+        /// The input document (JSON), as execgate would build it.
+        #[arg(long)]
+        input: PathBuf,
+        /// Policy files or directories (default: the built-in pack).
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+    },
 }
 
 /// How execgate writes its own diagnostic log.
@@ -74,6 +95,10 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_LOG_DIR")]
     log_dir: Option<PathBuf>,
 
+    /// Policy file or directory (repeatable); replaces the built-in pack.
+    #[arg(long, env = "EXECGATE_POLICY", value_delimiter = ':')]
+    policy: Vec<PathBuf>,
+
     /// Runtime worker threads; 0 runs everything on one thread (lowest latency).
     #[arg(long, env = "EXECGATE_WORKERS", default_value = "0")]
     workers: usize,
@@ -106,12 +131,48 @@ pub fn run() -> Result<ExitCode> {
                     .map(resolve_group)
                     .transpose()?,
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
+                policies: args.policy,
             };
             let runtime = build_runtime(args.workers)?;
             runtime.block_on(serve::run(config))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy(PolicyCommand::Test { paths }) => policy_test(&paths),
+        Command::Policy(PolicyCommand::Eval { input, policy }) => policy_eval(&input, &policy),
     }
+}
+
+fn policy_test(paths: &[PathBuf]) -> Result<ExitCode> {
+    let outcomes = policy::run_tests(paths)?;
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    for outcome in &outcomes {
+        match &outcome.detail {
+            None => println!("PASS {}", outcome.name),
+            Some(detail) => println!("FAIL {}: {detail}", outcome.name),
+        }
+    }
+    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    if outcomes.is_empty() {
+        bail!("no test_* rules found");
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn policy_eval(input: &std::path::Path, paths: &[PathBuf]) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("failed to read input {}", input.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("input {} is not JSON", input.display()))?;
+    let decision = policy::PolicySet::load(paths)?.decide(&value);
+    let allowed = decision.allowed();
+    let mut out = serde_json::to_value(&decision)?;
+    out["allowed"] = serde_json::Value::Bool(allowed);
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn build_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {

@@ -31,6 +31,19 @@ pub enum ProxyError {
         /// The cap in bytes.
         limit: usize,
     },
+    /// Policy (or a failure on the way to it) refused an exec.
+    #[error("exec denied: {}", .0.join("; "))]
+    Denied(Vec<String>),
+    /// The daemon refused a lookup execgate made on the way to a decision.
+    #[error("{context}: {message}")]
+    Daemon {
+        /// The daemon's status, passed on.
+        status: StatusCode,
+        /// What execgate was doing.
+        context: String,
+        /// The daemon's message.
+        message: String,
+    },
     /// A stream that must be upgraded was sent without upgrade headers.
     #[error(
         "{what} streams over a hijacked connection; send it with `Connection: Upgrade` and `Upgrade: tcp`"
@@ -60,6 +73,8 @@ impl ProxyError {
                 StatusCode::BAD_REQUEST
             }
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Denied(_) => StatusCode::FORBIDDEN,
+            ProxyError::Daemon { status, .. } => *status,
         }
     }
 

@@ -12,6 +12,7 @@ mod error;
 mod exec;
 mod listener;
 mod logging;
+mod policy;
 mod proxy;
 mod route;
 mod serve;

@@ -1,7 +1,7 @@
-//! One request's way through execgate: classify it, then relay it plainly or
-//! bridge it as a hijacked stream.
+//! One request's way through execgate: classify it, then relay it plainly,
+//! judge it as an exec, or bridge it as a hijacked stream.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -12,24 +12,27 @@ use tracing::{debug, warn};
 
 use crate::body::{self, Body};
 use crate::error::ProxyError;
-use crate::exec::start::StartConfig;
+use crate::exec::context::CallerInfo;
+use crate::exec::{ExecGate, Judged, body::check_framing};
 use crate::listener::Caller;
 use crate::route::{self, Route};
 use crate::tunnel;
 use crate::upstream::{Pinned, Upstream};
 
-/// Largest exec body execgate reads into memory; the daemon's real ones are < 1 KiB.
-pub const MAX_EXEC_BODY: usize = 1024 * 1024;
+/// Largest exec create answer execgate reads to learn the new exec's id.
+const MAX_CREATE_ANSWER: usize = 64 * 1024;
 
 /// What every connection shares.
 pub struct Proxy {
     upstream: Upstream,
+    exec: ExecGate,
     sessions: TaskTracker,
 }
 
 /// State of one client connection.
 pub struct Connection {
     caller: Caller,
+    caller_info: OnceLock<CallerInfo>,
     pinned: Pinned,
 }
 
@@ -38,16 +41,27 @@ impl Connection {
     pub fn new(caller: Caller) -> Self {
         Connection {
             caller,
+            caller_info: OnceLock::new(),
             pinned: Pinned::default(),
         }
+    }
+
+    /// The caller's `/proc` details, read on the first exec of the connection.
+    fn caller_info(&self) -> &CallerInfo {
+        self.caller_info
+            .get_or_init(|| CallerInfo::read(&self.caller))
     }
 }
 
 impl Proxy {
-    /// A proxy towards `upstream`; hijacked sessions are tracked in `sessions` so
-    /// shutdown can wait for them.
-    pub fn new(upstream: Upstream, sessions: TaskTracker) -> Self {
-        Proxy { upstream, sessions }
+    /// A proxy towards `upstream` judging execs with `exec`; hijacked sessions
+    /// are tracked in `sessions` so shutdown can wait for them.
+    pub fn new(upstream: Upstream, exec: ExecGate, sessions: TaskTracker) -> Self {
+        Proxy {
+            upstream,
+            exec,
+            sessions,
+        }
     }
 
     /// Answers one request; failures become Docker-style error responses here.
@@ -72,27 +86,82 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let route = route::classify(request.method(), request.uri().path())
             .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        check_framing(request.headers())?;
         let upgrade = asks_upgrade(&request);
         let request = request.map(|b| b.boxed());
         match route {
-            Route::Other | Route::ExecCreate { .. } => self.relay(conn, request, upgrade).await,
+            Route::Other => self.relay(conn, request, upgrade).await,
             Route::Attach { .. } if upgrade => self.relay_upgradable(request).await,
             Route::Attach { .. } => Err(ProxyError::UpgradeRequired { what: "attach" }),
-            Route::ExecStart { exec_id } => {
-                let (request, start) = read_start(request).await?;
-                debug!(
-                    exec_id,
-                    detach = start.detach,
-                    tty = start.tty,
-                    "exec start"
-                );
-                match (start.detach, upgrade) {
+            Route::ExecCreate { container, version } => {
+                let permit = self
+                    .exec
+                    .create(
+                        &self.upstream,
+                        conn.caller_info(),
+                        request,
+                        &container,
+                        version.as_deref(),
+                    )
+                    .await?;
+                let (request, judged) = permit.into_parts();
+                let response = conn.pinned.send(&self.upstream, request).await?;
+                match judged {
+                    Some(judged) if response.status() == StatusCode::CREATED => {
+                        self.learn_exec_id(response, judged).await
+                    }
+                    _ => Ok(response.map(|b| b.boxed())),
+                }
+            }
+            Route::ExecStart { exec_id, version } => {
+                let permit = self
+                    .exec
+                    .start(
+                        &self.upstream,
+                        conn.caller_info(),
+                        request,
+                        &exec_id,
+                        version.as_deref(),
+                    )
+                    .await?;
+                let detach = permit.start.is_some_and(|s| s.detach);
+                let (request, _) = permit.into_parts();
+                match (detach, upgrade) {
                     (true, _) => self.relay(conn, request, upgrade).await,
                     (false, true) => self.relay_upgradable(request).await,
                     (false, false) => Err(ProxyError::UpgradeRequired { what: "exec start" }),
                 }
             }
         }
+    }
+
+    /// Reads the id from a successful exec create answer, remembers what was
+    /// judged under it, and passes the answer on unchanged.
+    async fn learn_exec_id(
+        &self,
+        response: Response<Incoming>,
+        judged: Judged,
+    ) -> Result<Response<Body>, ProxyError> {
+        let (parts, body) = response.into_parts();
+        let bytes: Bytes = Limited::new(body, MAX_CREATE_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| {
+                ProxyError::BadRequest(format!(
+                    "failed to read the daemon's exec create answer: {e}"
+                ))
+            })?
+            .to_bytes();
+        match serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["Id"].as_str().map(str::to_owned))
+        {
+            Some(id) => self.exec.remember(id, judged),
+            None => warn!(
+                "exec create answer without an Id; its start will be judged from the daemon's inspect"
+            ),
+        }
+        Ok(Response::from_parts(parts, body::full(bytes)))
     }
 
     /// Relays a request that does not hijack by its route. One carrying upgrade
@@ -155,35 +224,4 @@ impl Proxy {
 /// not complete an upgrade on an HTTP/1.0 connection.
 fn asks_upgrade<B>(request: &Request<B>) -> bool {
     request.version() == Version::HTTP_11 && request.headers().contains_key(header::UPGRADE)
-}
-
-/// Reads and decodes an exec start body; returns the request with the same bytes.
-async fn read_start(request: Request<Body>) -> Result<(Request<Body>, StartConfig), ProxyError> {
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_EXEC_BODY as u64) {
-        return Err(ProxyError::TooLarge {
-            limit: MAX_EXEC_BODY,
-        });
-    }
-    let bytes: Bytes = match Limited::new(body, MAX_EXEC_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return Err(ProxyError::TooLarge {
-                limit: MAX_EXEC_BODY,
-            });
-        }
-        Err(err) => {
-            return Err(ProxyError::BadRequest(format!(
-                "failed to read the exec start body: {err}"
-            )));
-        }
-    };
-    let start = StartConfig::decode(&bytes)
-        .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
-    Ok((Request::from_parts(parts, body::full(bytes)), start))
 }

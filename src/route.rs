@@ -17,11 +17,15 @@ pub enum Route {
     ExecCreate {
         /// The container reference as the daemon will read it (name, id or id prefix).
         container: String,
+        /// The API version prefix, decoded, when the path had one.
+        version: Option<String>,
     },
     /// `POST /exec/{id}/start`: starts an exec; hijacks the connection unless detached.
     ExecStart {
         /// The exec id.
         exec_id: String,
+        /// The API version prefix, decoded, when the path had one.
+        version: Option<String>,
     },
     /// `POST /containers/{name}/attach`: hijacks the connection to a container's stdio.
     Attach {
@@ -48,15 +52,18 @@ pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
     if method != Method::POST {
         return Ok(Route::Other);
     }
-    let rest = strip_version(&decoded);
+    let (version, rest) = split_version(&decoded);
+    let version = version.map(str::to_owned);
     if let Some(name) = between(rest, "/containers/", "/exec") {
         return Ok(Route::ExecCreate {
             container: name.to_owned(),
+            version,
         });
     }
     if let Some(id) = between(rest, "/exec/", "/start") {
         return Ok(Route::ExecStart {
             exec_id: id.to_owned(),
+            version,
         });
     }
     if let Some(name) = between(rest, "/containers/", "/attach") {
@@ -67,21 +74,22 @@ pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
     Ok(Route::Other)
 }
 
-/// Removes a `/v{[0-9.]+}` prefix segment, as the daemon's versioned routes do.
-/// The daemon accepts any spelling here (`v1.041`, `v01.41`, `v1.41.0`), so
-/// no range check: a version it later refuses is its answer to give.
-fn strip_version(path: &str) -> &str {
+/// Splits off a `/v{[0-9.]+}` prefix segment, as the daemon's versioned routes
+/// do: `(Some(version), rest)`. The daemon accepts any spelling here (`v1.041`,
+/// `v01.41`, `v1.41.0`), so no range check: a version it later refuses is its
+/// answer to give.
+fn split_version(path: &str) -> (Option<&str>, &str) {
     let Some(after_v) = path.strip_prefix("/v") else {
-        return path;
+        return (None, path);
     };
     let digits = after_v
         .bytes()
         .take_while(|b| b.is_ascii_digit() || *b == b'.')
         .count();
     if digits > 0 && after_v[digits..].starts_with('/') {
-        &after_v[digits..]
+        (Some(&after_v[..digits]), &after_v[digits..])
     } else {
-        path
+        (None, path)
     }
 }
 
@@ -118,19 +126,32 @@ fn hex(b: u8) -> Option<u8> {
 mod tests {
     use super::*;
 
+    /// The route with its version dropped, so cases compare on what they name.
     fn post(path: &str) -> Route {
-        classify(&Method::POST, path).expect("valid path")
+        match classify(&Method::POST, path).expect("valid path") {
+            Route::ExecCreate { container, .. } => Route::ExecCreate {
+                container,
+                version: None,
+            },
+            Route::ExecStart { exec_id, .. } => Route::ExecStart {
+                exec_id,
+                version: None,
+            },
+            other => other,
+        }
     }
 
     fn create(name: &str) -> Route {
         Route::ExecCreate {
             container: name.to_owned(),
+            version: None,
         }
     }
 
     fn start(id: &str) -> Route {
         Route::ExecStart {
             exec_id: id.to_owned(),
+            version: None,
         }
     }
 
@@ -204,10 +225,17 @@ mod tests {
 
     #[test]
     fn version_prefix_needs_a_digit_and_a_slash() {
-        assert_eq!(strip_version("/v1.41/x"), "/x");
-        assert_eq!(strip_version("/v.../x"), "/x");
-        assert_eq!(strip_version("/v/x"), "/v/x");
-        assert_eq!(strip_version("/v1.41"), "/v1.41");
-        assert_eq!(strip_version("/version"), "/version");
+        assert_eq!(split_version("/v1.41/x"), (Some("1.41"), "/x"));
+        assert_eq!(split_version("/v.../x"), (Some("..."), "/x"));
+        assert_eq!(split_version("/v/x"), (None, "/v/x"));
+        assert_eq!(split_version("/v1.41"), (None, "/v1.41"));
+        assert_eq!(split_version("/version"), (None, "/version"));
+        assert_eq!(
+            classify(&Method::POST, "/%761.40/exec/e/start"),
+            Ok(Route::ExecStart {
+                exec_id: "e".into(),
+                version: Some("1.40".into())
+            })
+        );
     }
 }

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::exec::ExecGate;
 use crate::listener::{Caller, Listener};
+use crate::policy::Policies;
 use crate::proxy::{Connection, Proxy};
 use crate::upstream::Upstream;
 
@@ -39,14 +41,23 @@ pub struct Config {
     pub socket_gid: Option<u32>,
     /// How long live sessions may continue after a stop signal.
     pub shutdown_grace: Duration,
+    /// Policy files or directories; empty means the built-in pack.
+    pub policies: Vec<PathBuf>,
 }
 
-/// Serves until SIGTERM or SIGINT, then drains.
+/// Serves until SIGTERM or SIGINT, then drains; SIGHUP reloads the policy.
 pub async fn run(config: Config) -> Result<()> {
     let mut sigterm =
         signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
     let mut sigint =
         signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
+    let mut sighup =
+        signal(SignalKind::hangup()).context("failed to install the SIGHUP handler")?;
+
+    // Compiled before the socket exists: a bad policy fails start-up, naming the file.
+    let policies = Arc::new(Policies::load(config.policies.clone())?);
+    let current = policies.current();
+    info!(policy_hash = current.hash(), files = ?current.names(), "policy loaded");
 
     let upstream = Upstream::new(config.upstream.clone());
     upstream.warn_if_exposed();
@@ -58,7 +69,11 @@ pub async fn run(config: Config) -> Result<()> {
     let connections = TaskTracker::new();
     let sessions = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let proxy = Arc::new(Proxy::new(upstream, sessions.clone()));
+    let proxy = Arc::new(Proxy::new(
+        upstream,
+        ExecGate::new(policies.clone()),
+        sessions.clone(),
+    ));
 
     loop {
         tokio::select! {
@@ -73,6 +88,7 @@ pub async fn run(config: Config) -> Result<()> {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            _ = sighup.recv() => reload(&policies).await,
             _ = sigterm.recv() => { info!("SIGTERM received; shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT received; shutting down"); break; }
         }
@@ -83,6 +99,20 @@ pub async fn run(config: Config) -> Result<()> {
     drain(&connections, &sessions, &shutdown, config.shutdown_grace).await;
     info!("execgate stopped");
     Ok(())
+}
+
+/// Recompiles the policy set off the runtime thread; a set that fails to
+/// compile leaves the last good one in force.
+async fn reload(policies: &Arc<Policies>) {
+    let policies = policies.clone();
+    match tokio::task::spawn_blocking(move || policies.reload()).await {
+        Ok(Ok(set)) => info!(policy_hash = set.hash(), files = ?set.names(), "policy reloaded"),
+        Ok(Err(err)) => warn!(
+            error = format!("{err:#}"),
+            "policy reload failed; keeping the previous policy"
+        ),
+        Err(err) => warn!(error = %err, "policy reload failed; keeping the previous policy"),
+    }
 }
 
 /// Lets live sessions finish within `grace`, then closes the connections.

@@ -129,7 +129,11 @@ fn sigterm_lets_live_sessions_finish_then_exits_zero() {
         .expect("exec");
     // Wait until the session is streaming before the signal.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !gate.log_text().contains("exec start") {
+    while !gate
+        .log_text()
+        .lines()
+        .any(|l| l.contains("exec allowed") && l.contains("action=\"start\""))
+    {
         assert!(
             Instant::now() < deadline,
             "session never started: {}",

@@ -223,12 +223,14 @@ pub struct Container {
 }
 
 impl Container {
-    /// `docker run -d [extra] IMAGE sleep 3600`, directly on the daemon.
+    /// `docker run -d --user app [extra] IMAGE sleep 3600`, directly on the
+    /// daemon. The default user is non-root so the default policy allows execs
+    /// that do not ask for a user; pass `--user root` in `extra` to override.
     pub fn run(tag: &str, extra: &[&str]) -> Self {
         require_daemon();
         let name = unique(tag);
         let out = direct_docker()
-            .args(["run", "-d", "--name", &name])
+            .args(["run", "-d", "--user", "app", "--name", &name])
             .args(extra)
             .args([IMAGE, "sleep", "3600"])
             .output()

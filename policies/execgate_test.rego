@@ -1,0 +1,46 @@
+# Unit tests of the default pack: `execgate policy test policies`.
+package execgate
+
+import rego.v1
+
+base := {
+	"action": "create",
+	"exec": {"Cmd": ["id"], "User": "app", "Privileged": false, "Tty": false, "Env": null},
+	"exec_seen": true,
+	"start": null,
+	"container": {"id": "c0ffee", "name": "web", "image": "busybox", "labels": {}, "user": "", "privileged": false, "cap_add": [], "running": true},
+	"user": {"spec": "app", "uid": 1000, "gid": 1000, "groups": [], "is_root": false},
+	"caller": {"uid": 1000, "gid": 1000, "pid": 4242, "exe": "/usr/bin/docker", "loginuid": 1000},
+	"request": {"method": "POST", "path": "/v1.41/containers/web/exec", "api_version": "1.41"},
+}
+
+test_non_root_exec_is_allowed if {
+	count(deny) == 0 with input as base
+}
+
+test_privileged_exec_is_denied if {
+	some msg in deny with input as object.union(base, {"exec": object.union(base.exec, {"Privileged": true})})
+	contains(msg, "without --privileged")
+}
+
+test_exec_into_privileged_container_is_denied if {
+	some msg in deny with input as object.union(base, {"container": object.union(base.container, {"privileged": true})})
+	contains(msg, "runs privileged")
+}
+
+test_root_user_is_denied if {
+	root := {"spec": "00", "uid": 0, "gid": 0, "groups": [], "is_root": true}
+	some msg in deny with input as object.union(base, {"user": root})
+	contains(msg, "\"00\" resolves to uid 0")
+}
+
+test_added_capabilities_warn_but_allow if {
+	inp := object.union(base, {"container": object.union(base.container, {"cap_add": ["NET_ADMIN"]})})
+	count(deny) == 0 with input as inp
+	count(warn) == 1 with input as inp
+}
+
+test_start_of_unseen_exec_is_judged_the_same if {
+	inp := object.union(base, {"action": "start", "exec_seen": false, "start": {"Detach": false, "Tty": true}})
+	count(deny) == 0 with input as inp
+}

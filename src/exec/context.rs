@@ -1,0 +1,264 @@
+//! What execgate learns about an exec before judging it: the container (from
+//! the daemon), the exec as the daemon stored it, and the calling process.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use http_body_util::BodyExt;
+use hyper::StatusCode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProxyError;
+use crate::listener::Caller;
+use crate::upstream::Upstream;
+
+/// Characters left as they are in a path segment; everything else is escaped
+/// so a name cannot add segments or a query to execgate's own requests.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A path segment, percent-encoded.
+pub fn segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+/// The container an exec targets, as policy sees it (`input.container`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerInfo {
+    /// Full container id.
+    pub id: String,
+    /// Name without the leading slash.
+    pub name: String,
+    /// Image reference the container was created from.
+    pub image: String,
+    /// Container labels.
+    pub labels: BTreeMap<String, String>,
+    /// Default user (`Config.User`); empty means root.
+    pub user: String,
+    /// Runs privileged (every exec inherits it).
+    pub privileged: bool,
+    /// Capabilities added at creation.
+    pub cap_add: Vec<String>,
+    /// Running now.
+    pub running: bool,
+    /// The overlay root the daemon reads `/etc/passwd` from, when it has one.
+    #[serde(skip)]
+    pub merged_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawContainer {
+    id: String,
+    name: String,
+    config: RawConfig,
+    host_config: RawHostConfig,
+    state: RawState,
+    graph_driver: Option<RawGraphDriver>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawConfig {
+    image: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    user: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawHostConfig {
+    privileged: Option<bool>,
+    cap_add: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawState {
+    running: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawGraphDriver {
+    data: Option<BTreeMap<String, String>>,
+}
+
+/// The exec as the daemon stored it (`GET /exec/{id}/json`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecInspect {
+    /// The container it runs in (full id).
+    #[serde(rename = "ContainerID")]
+    pub container_id: String,
+    /// Running now.
+    pub running: bool,
+    /// Exit code once ended.
+    pub exit_code: Option<i64>,
+    /// The process it will run.
+    pub process_config: ProcessConfig,
+}
+
+/// The daemon's view of an exec's process.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProcessConfig {
+    /// Allocates a TTY.
+    pub tty: bool,
+    /// `Cmd[0]`.
+    pub entrypoint: String,
+    /// `Cmd[1..]`.
+    #[serde(deserialize_with = "null_as_empty")]
+    pub arguments: Vec<String>,
+    /// Privileged exec.
+    pub privileged: bool,
+    /// The user spec the daemon will resolve at start (the container's default if the exec gave none).
+    pub user: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// GETs `path` from the daemon and decodes a 200 answer; any other status
+/// becomes an error carrying the daemon's own message and status.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    upstream: &Upstream,
+    path: &str,
+    what: &str,
+) -> Result<T, ProxyError> {
+    let response = upstream.control_get(path).await?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| {
+            ProxyError::Denied(vec![format!(
+                "failed to read the daemon's answer about {what}: {e}"
+            )])
+        })?
+        .to_bytes();
+    if status != StatusCode::OK {
+        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        return Err(ProxyError::Daemon {
+            status,
+            context: format!("cannot look up {what}"),
+            message,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ProxyError::Denied(vec![format!("unreadable daemon answer about {what}: {e}")])
+    })
+}
+
+/// Resolves a container reference (name, id or prefix) to the container.
+pub async fn container(upstream: &Upstream, reference: &str) -> Result<ContainerInfo, ProxyError> {
+    let raw: RawContainer = get_json(
+        upstream,
+        &format!("/containers/{}/json", segment(reference)),
+        &format!("container {reference:?}"),
+    )
+    .await?;
+    let merged_dir = raw
+        .graph_driver
+        .and_then(|g| g.data)
+        .and_then(|d| d.get("MergedDir").map(PathBuf::from));
+    Ok(ContainerInfo {
+        id: raw.id,
+        name: raw.name.trim_start_matches('/').to_owned(),
+        image: raw.config.image.unwrap_or_default(),
+        labels: raw.config.labels.unwrap_or_default(),
+        user: raw.config.user.unwrap_or_default(),
+        privileged: raw.host_config.privileged.unwrap_or(false),
+        cap_add: raw.host_config.cap_add.unwrap_or_default(),
+        running: raw.state.running,
+        merged_dir,
+    })
+}
+
+/// Reads an exec back from the daemon.
+pub async fn exec(upstream: &Upstream, exec_id: &str) -> Result<ExecInspect, ProxyError> {
+    get_json(
+        upstream,
+        &format!("/exec/{}/json", segment(exec_id)),
+        &format!("exec {exec_id:?}"),
+    )
+    .await
+}
+
+/// The calling process, as policy sees it (`input.caller`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallerInfo {
+    /// Effective uid (SO_PEERCRED).
+    pub uid: u32,
+    /// Effective gid (SO_PEERCRED).
+    pub gid: u32,
+    /// Pid at connect time.
+    pub pid: Option<i32>,
+    /// `/proc/<pid>/exe`, best effort: a pid can be reused.
+    pub exe: Option<String>,
+    /// `/proc/<pid>/loginuid`: the uid of the person's login session, kept across
+    /// `sudo` and `su`; `None` when unset.
+    pub loginuid: Option<u32>,
+}
+
+impl CallerInfo {
+    /// Reads what `/proc` says about `caller`.
+    pub fn read(caller: &Caller) -> Self {
+        let proc_dir = caller.pid.map(|pid| PathBuf::from(format!("/proc/{pid}")));
+        let exe = proc_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_link(d.join("exe")).ok())
+            .map(|p| p.display().to_string());
+        let loginuid = proc_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("loginuid")).ok())
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|&uid| uid != u32::MAX);
+        CallerInfo {
+            uid: caller.uid,
+            gid: caller.gid,
+            pid: caller.pid,
+            exe,
+            loginuid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cannot_escape_their_place() {
+        assert_eq!(segment("web-1_a.b"), "web-1_a.b");
+        assert_eq!(segment("../x?y#z"), "..%2Fx%3Fy%23z");
+        assert_eq!(segment("a b"), "a%20b");
+    }
+
+    #[test]
+    fn this_process_is_a_readable_caller() {
+        let me = CallerInfo::read(&Caller {
+            uid: 0,
+            gid: 0,
+            pid: Some(std::process::id() as i32),
+        });
+        assert!(me.exe.is_some_and(|e| !e.is_empty()));
+    }
+
+    #[test]
+    fn exec_inspect_decodes_the_daemons_answer() {
+        let text = r#"{"ID":"e0","Running":false,"ExitCode":2,"ProcessConfig":{"tty":true,"entrypoint":"sh","arguments":["-c","exit 2"],"privileged":false,"user":"app"},"OpenStdin":true,"ContainerID":"04d1","Pid":13325}"#;
+        let e: ExecInspect = serde_json::from_str(text).expect("decodes");
+        assert_eq!(e.exit_code, Some(2));
+        assert_eq!(e.process_config.arguments, vec!["-c", "exit 2"]);
+        assert_eq!(e.container_id, "04d1");
+    }
+}

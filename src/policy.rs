@@ -1,0 +1,440 @@
+//! Rego policy (regorus): loading a policy set, judging an input, reloading.
+//!
+//! The decision is the set `data.execgate.deny`: an exec is allowed iff it is
+//! empty. `data.execgate.warn` is recorded, never enforced. Anything that is not
+//! a clean evaluation — an error, a timeout, an undefined `deny` — is a denial.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::{Engine, Value};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The rule whose (set) value decides.
+const DENY_RULE: &str = "data.execgate.deny";
+/// Advisory messages.
+const WARN_RULE: &str = "data.execgate.warn";
+/// Longest a single evaluation may run.
+const EVAL_LIMIT: Duration = Duration::from_millis(250);
+
+/// The default pack in `policies/`, compiled into the binary.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "builtin:policies/execgate.rego",
+        include_str!("../policies/execgate.rego"),
+    ),
+    (
+        "builtin:policies/execgate_test.rego",
+        include_str!("../policies/execgate_test.rego"),
+    ),
+];
+
+/// One Rego module or data document of a policy set.
+#[derive(Debug, Clone)]
+struct Source {
+    name: String,
+    text: String,
+}
+
+/// A compiled policy set, ready to judge.
+pub struct PolicySet {
+    engine: Engine,
+    has_warn: bool,
+    hash: String,
+    names: Vec<String>,
+}
+
+/// What the policy said about one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Reasons to refuse; empty means allowed.
+    pub deny: Vec<String>,
+    /// Advisory messages.
+    pub warn: Vec<String>,
+    /// SHA-256 of the policy set that decided.
+    pub policy_hash: String,
+}
+
+impl Decision {
+    /// Whether the exec may go ahead.
+    pub fn allowed(&self) -> bool {
+        self.deny.is_empty()
+    }
+}
+
+/// The outcome of one `test_*` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOutcome {
+    /// `package.rule`.
+    pub name: String,
+    /// Passed (evaluated to `true`).
+    pub passed: bool,
+    /// Why it failed, when it did.
+    pub detail: Option<String>,
+}
+
+impl PolicySet {
+    /// Loads `paths` (files, or directories of `*.rego` and `data.json`), or the
+    /// built-in pack when `paths` is empty. Test files are left out.
+    pub fn load(paths: &[PathBuf]) -> Result<Self> {
+        let sources = collect(paths)?;
+        Self::compile(sources.into_iter().filter(|s| !is_test(&s.name)).collect())
+    }
+
+    fn compile(sources: Vec<Source>) -> Result<Self> {
+        let mut engine = Engine::new();
+        engine.set_strict_builtin_errors(true);
+        engine.set_execution_timer_config(ExecutionTimerConfig {
+            limit: EVAL_LIMIT,
+            check_interval: NonZeroU32::MIN,
+        });
+        let mut hasher = Sha256::new();
+        let mut names = Vec::new();
+        for source in &sources {
+            hasher.update(source.name.as_bytes());
+            hasher.update([0]);
+            hasher.update(source.text.as_bytes());
+            hasher.update([0]);
+            names.push(source.name.clone());
+            if source.name.ends_with(".json") {
+                let value = Value::from_json_str(&source.text)
+                    .map_err(|e| anyhow::anyhow!("{}: invalid JSON data: {e}", source.name))?;
+                engine
+                    .add_data(value)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot merge data: {e}", source.name))?;
+            } else {
+                engine
+                    .add_policy(source.name.clone(), source.text.clone())
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("failed to compile policy {}", source.name))?;
+            }
+        }
+        // An evaluation now both warms the engine (clones of a warm engine are
+        // cheap) and proves `deny` exists: a set without it would allow nothing
+        // silently, or everything.
+        engine.set_input(Value::new_object());
+        engine
+            .eval_rule(DENY_RULE.to_owned())
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("the policy set must define {DENY_RULE} (package execgate, `deny contains msg if …`)"))?;
+        let has_warn = engine.eval_rule(WARN_RULE.to_owned()).is_ok();
+        let hash = format!("sha256:{:x}", hasher.finalize());
+        Ok(PolicySet {
+            engine,
+            has_warn,
+            hash,
+            names,
+        })
+    }
+
+    /// SHA-256 over every module and data file of the set.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Names of the loaded modules and data files.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Judges `input`. Never fails: whatever goes wrong becomes a denial reason.
+    pub fn decide(&self, input: &serde_json::Value) -> Decision {
+        let mut engine = self.engine.clone();
+        let decide = |engine: &mut Engine| -> Result<(Vec<String>, Vec<String>), String> {
+            let input = Value::from_json_str(&input.to_string())
+                .map_err(|e| format!("cannot convert input: {e}"))?;
+            engine.set_input(input);
+            let deny = engine
+                .eval_rule(DENY_RULE.to_owned())
+                .map_err(|e| format!("{e}"))?;
+            let deny =
+                messages(&deny).ok_or_else(|| format!("{DENY_RULE} is not a set (got {deny})"))?;
+            let warn = if self.has_warn {
+                let warn = engine
+                    .eval_rule(WARN_RULE.to_owned())
+                    .map_err(|e| format!("{e}"))?;
+                messages(&warn).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            Ok((deny, warn))
+        };
+        match decide(&mut engine) {
+            Ok((deny, warn)) => Decision {
+                deny,
+                warn,
+                policy_hash: self.hash.clone(),
+            },
+            Err(err) => Decision {
+                deny: vec![format!("policy evaluation failed (fail closed): {err}")],
+                warn: Vec::new(),
+                policy_hash: self.hash.clone(),
+            },
+        }
+    }
+}
+
+/// The strings of a set value; other members are shown as JSON. `None` when the
+/// value is not a set (an undefined `deny` included).
+fn messages(value: &Value) -> Option<Vec<String>> {
+    let set = value.as_set().ok()?;
+    Some(
+        set.iter()
+            .map(|v| match v.as_string() {
+                Ok(s) => s.to_string(),
+                Err(_) => v.to_json_str().unwrap_or_else(|_| format!("{v}")),
+            })
+            .collect(),
+    )
+}
+
+fn is_test(name: &str) -> bool {
+    name.ends_with("_test.rego")
+}
+
+/// Runs every `test_*` rule of `paths` (or of the built-in pack), test files included.
+pub fn run_tests(paths: &[PathBuf]) -> Result<Vec<TestOutcome>> {
+    let sources = collect(paths)?;
+    let mut tests = BTreeSet::new();
+    for source in sources.iter().filter(|s| s.name.ends_with(".rego")) {
+        let package = package_of(&source.text)
+            .with_context(|| format!("{}: no `package` declaration", source.name))?;
+        for rule in test_rules(&source.text) {
+            tests.insert(format!("{package}.{rule}"));
+        }
+    }
+    let set = PolicySet::compile(sources)?;
+    let mut outcomes = Vec::new();
+    for name in tests {
+        let mut engine = set.engine.clone();
+        engine.set_input(Value::new_object());
+        let (passed, detail) = match engine.eval_rule(format!("data.{name}")) {
+            Ok(Value::Bool(true)) => (true, None),
+            Ok(Value::Undefined) => (
+                false,
+                Some("undefined (a condition did not hold)".to_owned()),
+            ),
+            Ok(other) => (false, Some(format!("evaluated to {other}, not true"))),
+            Err(err) => (false, Some(format!("error: {err}"))),
+        };
+        outcomes.push(TestOutcome {
+            name,
+            passed,
+            detail,
+        });
+    }
+    Ok(outcomes)
+}
+
+fn package_of(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("package ")
+            .map(|p| p.trim().to_owned())
+    })
+}
+
+/// Top-level rules named `test_…` (declared at the start of a line).
+fn test_rules(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| l.starts_with("test_"))
+        .filter_map(|l| {
+            let end = l.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+            Some(l[..end].to_owned())
+        })
+        .collect()
+}
+
+/// Reads the sources of `paths`, or the built-in pack. Directories contribute
+/// their `*.rego` files and `data.json` (not subdirectories).
+fn collect(paths: &[PathBuf]) -> Result<Vec<Source>> {
+    if paths.is_empty() {
+        return Ok(BUILTIN
+            .iter()
+            .map(|(name, text)| Source {
+                name: (*name).to_owned(),
+                text: (*text).to_owned(),
+            })
+            .collect());
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("failed to read policy path {}", path.display()))?;
+        check_owner(path, &meta)?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("failed to list policy directory {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "rego")
+                        || p.file_name().is_some_and(|n| n == "data.json")
+                })
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if !files
+        .iter()
+        .any(|f| f.extension().is_some_and(|x| x == "rego"))
+    {
+        bail!(
+            "no .rego files in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let meta = std::fs::metadata(&file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            check_owner(&file, &meta)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("failed to read policy file {}", file.display()))?;
+            Ok(Source {
+                name: file.display().to_string(),
+                text,
+            })
+        })
+        .collect()
+}
+
+/// Refuses policy files others could have written, as sshd refuses such keys:
+/// whoever can edit the policy decides who may exec.
+fn check_owner(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != 0 && meta.uid() != me {
+        bail!(
+            "refusing policy {}: owned by uid {}, not root or uid {me}; chown it",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "refusing policy {}: writable by group or others (mode {:04o}); chmod go-w it",
+            path.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(())
+}
+
+/// The policy set in force, swapped whole on reload.
+pub struct Policies {
+    paths: Vec<PathBuf>,
+    current: RwLock<Arc<PolicySet>>,
+}
+
+impl Policies {
+    /// Loads the set from `paths` (empty: built-in pack).
+    pub fn load(paths: Vec<PathBuf>) -> Result<Self> {
+        let set = PolicySet::load(&paths)?;
+        Ok(Policies {
+            paths,
+            current: RwLock::new(Arc::new(set)),
+        })
+    }
+
+    /// The set in force now.
+    pub fn current(&self) -> Arc<PolicySet> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Compiles the set again and swaps it in. On failure the last good set
+    /// stays in force and the error is returned.
+    pub fn reload(&self) -> Result<Arc<PolicySet>> {
+        let set = Arc::new(PolicySet::load(&self.paths)?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = set.clone();
+        Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set_from(text: &str) -> Result<PolicySet> {
+        PolicySet::compile(vec![Source {
+            name: "t.rego".into(),
+            text: text.into(),
+        }])
+    }
+
+    #[test]
+    fn builtin_pack_loads_and_its_tests_pass() {
+        let set = PolicySet::load(&[]).expect("builtin pack");
+        assert!(set.hash().starts_with("sha256:"));
+        let outcomes = run_tests(&[]).expect("tests");
+        assert!(outcomes.len() >= 5, "{outcomes:?}");
+        for outcome in outcomes {
+            assert!(outcome.passed, "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn errors_and_undefined_deny() {
+        // A rule that errors at evaluation (strict built-ins) denies.
+        let set = set_from("package execgate\nimport rego.v1\ndeny contains msg if { msg := sprintf(\"%d\", [input.x / 0]) }\n")
+            .expect("compiles");
+        let d = set.decide(&json!({"x": 1}));
+        assert!(!d.allowed());
+        // A non-set deny denies.
+        let set = set_from("package execgate\nimport rego.v1\ndeny := 1 if input.x == 2\ndeny := true if input.x != 2\n")
+            .expect("compiles");
+        assert!(!set.decide(&json!({"x": 2})).allowed());
+        // A set without deny is refused at load.
+        assert!(set_from("package execgate\nallow := true\n").is_err());
+        assert!(set_from("package other\nimport rego.v1\ndeny contains 1 if false\n").is_err());
+        // A syntax error names the file.
+        let err = set_from("package execgate\ndeny contains msg if {")
+            .err()
+            .expect("syntax error");
+        assert!(format!("{err:#}").contains("t.rego"), "{err:#}");
+    }
+
+    #[test]
+    fn deny_and_warn_messages() {
+        let set = set_from(
+            "package execgate\nimport rego.v1\ndeny contains \"no\" if input.a\nwarn contains \"careful\" if input.b\n",
+        )
+        .expect("compiles");
+        assert_eq!(
+            set.decide(&json!({"a": false, "b": true})).warn,
+            vec!["careful".to_owned()]
+        );
+        let d = set.decide(&json!({"a": true}));
+        assert_eq!(d.deny, vec!["no".to_owned()]);
+        assert!(set.decide(&json!({})).allowed());
+    }
+
+    #[test]
+    fn test_rule_names_are_found() {
+        let names = test_rules(
+            "package x\ntest_a if true\ntest_b_2 := true\n  test_indented if true\nnot_test if true\ntest_a if false\n",
+        );
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            vec!["test_a", "test_b_2"]
+        );
+    }
+}

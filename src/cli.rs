@@ -11,11 +11,7 @@ use crate::{logging, policy, serve};
 
 /// Top-level command line.
 #[derive(Parser, Debug)]
-#[command(
-    name = "execgate",
-    version,
-    about = "A Docker API proxy that judges and records every exec"
-)]
+#[command(name = "execgate", version, about = "A Docker API proxy that judges and records every exec")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,11 +60,7 @@ struct ServeArgs {
     listen: PathBuf,
 
     /// Path of the Docker daemon's socket.
-    #[arg(
-        long,
-        env = "EXECGATE_UPSTREAM",
-        default_value = "/var/run/docker.sock"
-    )]
+    #[arg(long, env = "EXECGATE_UPSTREAM", default_value = "/var/run/docker.sock")]
     upstream: PathBuf,
 
     /// Permissions of the listening socket, in octal.
@@ -119,17 +111,12 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let _log_guard =
-                logging::init(args.log_format, &args.log_level, args.log_dir.as_deref())?;
+            let _log_guard = logging::init(args.log_format, &args.log_level, args.log_dir.as_deref())?;
             let config = serve::Config {
                 listen: args.listen,
                 upstream: args.upstream,
                 socket_mode: args.socket_mode,
-                socket_gid: args
-                    .socket_group
-                    .as_deref()
-                    .map(resolve_group)
-                    .transpose()?,
+                socket_gid: args.socket_group.as_deref().map(resolve_group).transpose()?,
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
                 policies: args.policy,
             };
@@ -155,18 +142,14 @@ fn policy_test(paths: &[PathBuf]) -> Result<ExitCode> {
     if outcomes.is_empty() {
         bail!("no test_* rules found");
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn policy_eval(input: &std::path::Path, paths: &[PathBuf]) -> Result<ExitCode> {
     let text = std::fs::read_to_string(input)
         .with_context(|| format!("failed to read input {}", input.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("input {} is not JSON", input.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("input {} is not JSON", input.display()))?;
     let decision = policy::PolicySet::load(paths)?.decide(&value);
     let allowed = decision.allowed();
     let mut out = serde_json::to_value(&decision)?;
@@ -183,10 +166,7 @@ fn build_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
         b.worker_threads(workers);
         b
     };
-    builder
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")
+    builder.enable_all().build().context("failed to start the async runtime")
 }
 
 fn resolve_group(name: &str) -> Result<u32> {

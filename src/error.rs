@@ -69,9 +69,7 @@ impl ProxyError {
     fn status(&self) -> StatusCode {
         match self {
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
-            ProxyError::BadRequest(_) | ProxyError::UpgradeRequired { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::BadRequest(_) | ProxyError::UpgradeRequired { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
             ProxyError::Daemon { status, .. } => *status,
@@ -89,10 +87,7 @@ pub fn docker_error(status: StatusCode, message: &str) -> Response<Body> {
     let json = serde_json::json!({ "message": format!("execgate: {message}") });
     let mut response = Response::new(body::full(json.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -110,8 +105,7 @@ mod tests {
         let response = err.into_response();
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         let bytes = response.into_body().collect().await.map(|b| b.to_bytes());
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes.expect("body")).expect("json body");
+        let value: serde_json::Value = serde_json::from_slice(&bytes.expect("body")).expect("json body");
         let message = value["message"].as_str().expect("message field");
         assert!(
             message.starts_with("execgate: cannot reach the Docker daemon at /nowhere.sock: "),

@@ -36,16 +36,9 @@ impl Listener {
     /// process is replaced by that rename; a live one is an error.
     pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> Result<Self> {
         refuse_live_or_foreign(path)?;
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let file_name = path.file_name().context("listen path has no file name")?;
-        let staging = parent.join(format!(
-            ".{}.{}.tmp",
-            file_name.to_string_lossy(),
-            std::process::id()
-        ));
+        let staging = parent.join(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&staging)
@@ -61,11 +54,7 @@ impl Listener {
     pub async fn accept(&self) -> io::Result<(UnixStream, Caller)> {
         let (stream, _) = self.inner.accept().await?;
         let cred = stream.peer_cred()?;
-        let caller = Caller {
-            uid: cred.uid(),
-            gid: cred.gid(),
-            pid: cred.pid(),
-        };
+        let caller = Caller { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
         Ok((stream, caller))
     }
 
@@ -85,8 +74,7 @@ impl Listener {
 }
 
 fn bind_staged(staged: &Path, path: &Path, mode: u32, gid: Option<u32>) -> Result<Listener> {
-    let inner = UnixListener::bind(staged)
-        .with_context(|| format!("failed to bind {}", staged.display()))?;
+    let inner = UnixListener::bind(staged).with_context(|| format!("failed to bind {}", staged.display()))?;
     std::fs::set_permissions(staged, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("failed to set mode {mode:04o} on {}", staged.display()))?;
     if let Some(gid) = gid {
@@ -95,13 +83,9 @@ fn bind_staged(staged: &Path, path: &Path, mode: u32, gid: Option<u32>) -> Resul
     }
     std::fs::rename(staged, path)
         .with_context(|| format!("failed to move the socket into place at {}", path.display()))?;
-    let meta = std::fs::symlink_metadata(path)
-        .with_context(|| format!("failed to stat {}", path.display()))?;
-    Ok(Listener {
-        inner,
-        path: path.to_owned(),
-        inode: (meta.dev(), meta.ino()),
-    })
+    let meta =
+        std::fs::symlink_metadata(path).with_context(|| format!("failed to stat {}", path.display()))?;
+    Ok(Listener { inner, path: path.to_owned(), inode: (meta.dev(), meta.ino()) })
 }
 
 /// Errors unless `path` is absent or a socket nobody answers on.
@@ -114,10 +98,7 @@ fn refuse_live_or_foreign(path: &Path) -> Result<()> {
         }
     };
     if !meta.file_type().is_socket() {
-        bail!(
-            "{} exists and is not a socket; remove it or choose another --listen path",
-            path.display()
-        );
+        bail!("{} exists and is not a socket; remove it or choose another --listen path", path.display());
     }
     match std::os::unix::net::UnixStream::connect(path) {
         Ok(_) => bail!(
@@ -128,9 +109,7 @@ fn refuse_live_or_foreign(path: &Path) -> Result<()> {
             info!(path = %path.display(), "replacing stale socket");
             Ok(())
         }
-        Err(err) => {
-            Err(err).with_context(|| format!("failed to probe existing socket {}", path.display()))
-        }
+        Err(err) => Err(err).with_context(|| format!("failed to probe existing socket {}", path.display())),
     }
 }
 
@@ -139,8 +118,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("execgate-listener-{tag}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("execgate-listener-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         dir
@@ -158,9 +136,7 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o640);
 
         // Live: the listener above answers, so a second bind must fail.
-        let err = Listener::bind(&path, 0o640, None)
-            .err()
-            .expect("live socket refused");
+        let err = Listener::bind(&path, 0o640, None).err().expect("live socket refused");
         assert!(err.to_string().contains("in use"), "{err:#}");
 
         listener.remove();
@@ -168,9 +144,7 @@ mod tests {
 
         // A regular file is never deleted.
         std::fs::write(&path, b"data").expect("write");
-        let err = Listener::bind(&path, 0o660, None)
-            .err()
-            .expect("regular file refused");
+        let err = Listener::bind(&path, 0o660, None).err().expect("regular file refused");
         assert!(err.to_string().contains("not a socket"), "{err:#}");
         assert_eq!(std::fs::read(&path).expect("still there"), b"data");
         std::fs::remove_dir_all(&dir).expect("cleanup");

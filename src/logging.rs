@@ -11,9 +11,8 @@ use crate::cli::LogFormat;
 /// Installs the global subscriber. Keep the guard alive until exit: dropping it
 /// flushes what is still queued.
 pub fn init(format: LogFormat, filter: &str, dir: Option<&Path>) -> Result<WorkerGuard> {
-    let filter = EnvFilter::try_new(filter).with_context(|| {
-        format!("invalid log filter {filter:?} (try `info` or `execgate=debug`)")
-    })?;
+    let filter = EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid log filter {filter:?} (try `info` or `execgate=debug`)"))?;
     // Blocking rather than lossy: a diagnostic line about a denial must not vanish under load.
     let builder = NonBlockingBuilder::default().lossy(false);
     let (writer, guard) = match dir {
@@ -24,10 +23,7 @@ pub fn init(format: LogFormat, filter: &str, dir: Option<&Path>) -> Result<Worke
         }
         None => builder.finish(std::io::stderr()),
     };
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(false);
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(false);
     match format {
         LogFormat::Text => subscriber.init(),
         LogFormat::Json => subscriber.json().flatten_event(true).init(),

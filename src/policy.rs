@@ -26,14 +26,8 @@ const EVAL_LIMIT: Duration = Duration::from_millis(250);
 
 /// The default pack in `policies/`, compiled into the binary.
 const BUILTIN: &[(&str, &str)] = &[
-    (
-        "builtin:policies/execgate.rego",
-        include_str!("../policies/execgate.rego"),
-    ),
-    (
-        "builtin:policies/execgate_test.rego",
-        include_str!("../policies/execgate_test.rego"),
-    ),
+    ("builtin:policies/execgate.rego", include_str!("../policies/execgate.rego")),
+    ("builtin:policies/execgate_test.rego", include_str!("../policies/execgate_test.rego")),
 ];
 
 /// One Rego module or data document of a policy set.
@@ -120,18 +114,12 @@ impl PolicySet {
         // cheap) and proves `deny` exists: a set without it would allow nothing
         // silently, or everything.
         engine.set_input(Value::new_object());
-        engine
-            .eval_rule(DENY_RULE.to_owned())
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("the policy set must define {DENY_RULE} (package execgate, `deny contains msg if …`)"))?;
+        engine.eval_rule(DENY_RULE.to_owned()).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
+            format!("the policy set must define {DENY_RULE} (package execgate, `deny contains msg if …`)")
+        })?;
         let has_warn = engine.eval_rule(WARN_RULE.to_owned()).is_ok();
         let hash = format!("sha256:{:x}", hasher.finalize());
-        Ok(PolicySet {
-            engine,
-            has_warn,
-            hash,
-            names,
-        })
+        Ok(PolicySet { engine, has_warn, hash, names })
     }
 
     /// SHA-256 over every module and data file of the set.
@@ -148,18 +136,13 @@ impl PolicySet {
     pub fn decide(&self, input: &serde_json::Value) -> Decision {
         let mut engine = self.engine.clone();
         let decide = |engine: &mut Engine| -> Result<(Vec<String>, Vec<String>), String> {
-            let input = Value::from_json_str(&input.to_string())
-                .map_err(|e| format!("cannot convert input: {e}"))?;
+            let input =
+                Value::from_json_str(&input.to_string()).map_err(|e| format!("cannot convert input: {e}"))?;
             engine.set_input(input);
-            let deny = engine
-                .eval_rule(DENY_RULE.to_owned())
-                .map_err(|e| format!("{e}"))?;
-            let deny =
-                messages(&deny).ok_or_else(|| format!("{DENY_RULE} is not a set (got {deny})"))?;
+            let deny = engine.eval_rule(DENY_RULE.to_owned()).map_err(|e| format!("{e}"))?;
+            let deny = messages(&deny).ok_or_else(|| format!("{DENY_RULE} is not a set (got {deny})"))?;
             let warn = if self.has_warn {
-                let warn = engine
-                    .eval_rule(WARN_RULE.to_owned())
-                    .map_err(|e| format!("{e}"))?;
+                let warn = engine.eval_rule(WARN_RULE.to_owned()).map_err(|e| format!("{e}"))?;
                 messages(&warn).unwrap_or_default()
             } else {
                 Vec::new()
@@ -167,11 +150,7 @@ impl PolicySet {
             Ok((deny, warn))
         };
         match decide(&mut engine) {
-            Ok((deny, warn)) => Decision {
-                deny,
-                warn,
-                policy_hash: self.hash.clone(),
-            },
+            Ok((deny, warn)) => Decision { deny, warn, policy_hash: self.hash.clone() },
             Err(err) => Decision {
                 deny: vec![format!("policy evaluation failed (fail closed): {err}")],
                 warn: Vec::new(),
@@ -204,8 +183,8 @@ pub fn run_tests(paths: &[PathBuf]) -> Result<Vec<TestOutcome>> {
     let sources = collect(paths)?;
     let mut tests = BTreeSet::new();
     for source in sources.iter().filter(|s| s.name.ends_with(".rego")) {
-        let package = package_of(&source.text)
-            .with_context(|| format!("{}: no `package` declaration", source.name))?;
+        let package =
+            package_of(&source.text).with_context(|| format!("{}: no `package` declaration", source.name))?;
         for rule in test_rules(&source.text) {
             tests.insert(format!("{package}.{rule}"));
         }
@@ -217,28 +196,17 @@ pub fn run_tests(paths: &[PathBuf]) -> Result<Vec<TestOutcome>> {
         engine.set_input(Value::new_object());
         let (passed, detail) = match engine.eval_rule(format!("data.{name}")) {
             Ok(Value::Bool(true)) => (true, None),
-            Ok(Value::Undefined) => (
-                false,
-                Some("undefined (a condition did not hold)".to_owned()),
-            ),
+            Ok(Value::Undefined) => (false, Some("undefined (a condition did not hold)".to_owned())),
             Ok(other) => (false, Some(format!("evaluated to {other}, not true"))),
             Err(err) => (false, Some(format!("error: {err}"))),
         };
-        outcomes.push(TestOutcome {
-            name,
-            passed,
-            detail,
-        });
+        outcomes.push(TestOutcome { name, passed, detail });
     }
     Ok(outcomes)
 }
 
 fn package_of(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix("package ")
-            .map(|p| p.trim().to_owned())
-    })
+    text.lines().find_map(|l| l.trim().strip_prefix("package ").map(|p| p.trim().to_owned()))
 }
 
 /// Top-level rules named `test_…` (declared at the start of a line).
@@ -258,10 +226,7 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<Source>> {
     if paths.is_empty() {
         return Ok(BUILTIN
             .iter()
-            .map(|(name, text)| Source {
-                name: (*name).to_owned(),
-                text: (*text).to_owned(),
-            })
+            .map(|(name, text)| Source { name: (*name).to_owned(), text: (*text).to_owned() })
             .collect());
     }
     let mut files = Vec::new();
@@ -285,31 +250,21 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<Source>> {
             files.push(path.clone());
         }
     }
-    if !files
-        .iter()
-        .any(|f| f.extension().is_some_and(|x| x == "rego"))
-    {
+    if !files.iter().any(|f| f.extension().is_some_and(|x| x == "rego")) {
         bail!(
             "no .rego files in {}",
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
     files
         .into_iter()
         .map(|file| {
-            let meta = std::fs::metadata(&file)
-                .with_context(|| format!("failed to read {}", file.display()))?;
+            let meta =
+                std::fs::metadata(&file).with_context(|| format!("failed to read {}", file.display()))?;
             check_owner(&file, &meta)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("failed to read policy file {}", file.display()))?;
-            Ok(Source {
-                name: file.display().to_string(),
-                text,
-            })
+            Ok(Source { name: file.display().to_string(), text })
         })
         .collect()
 }
@@ -345,18 +300,12 @@ impl Policies {
     /// Loads the set from `paths` (empty: built-in pack).
     pub fn load(paths: Vec<PathBuf>) -> Result<Self> {
         let set = PolicySet::load(&paths)?;
-        Ok(Policies {
-            paths,
-            current: RwLock::new(Arc::new(set)),
-        })
+        Ok(Policies { paths, current: RwLock::new(Arc::new(set)) })
     }
 
     /// The set in force now.
     pub fn current(&self) -> Arc<PolicySet> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Compiles the set again and swaps it in. On failure the last good set
@@ -374,10 +323,7 @@ mod tests {
     use serde_json::json;
 
     fn set_from(text: &str) -> Result<PolicySet> {
-        PolicySet::compile(vec![Source {
-            name: "t.rego".into(),
-            text: text.into(),
-        }])
+        PolicySet::compile(vec![Source { name: "t.rego".into(), text: text.into() }])
     }
 
     #[test]
@@ -399,16 +345,16 @@ mod tests {
         let d = set.decide(&json!({"x": 1}));
         assert!(!d.allowed());
         // A non-set deny denies.
-        let set = set_from("package execgate\nimport rego.v1\ndeny := 1 if input.x == 2\ndeny := true if input.x != 2\n")
-            .expect("compiles");
+        let set = set_from(
+            "package execgate\nimport rego.v1\ndeny := 1 if input.x == 2\ndeny := true if input.x != 2\n",
+        )
+        .expect("compiles");
         assert!(!set.decide(&json!({"x": 2})).allowed());
         // A set without deny is refused at load.
         assert!(set_from("package execgate\nallow := true\n").is_err());
         assert!(set_from("package other\nimport rego.v1\ndeny contains 1 if false\n").is_err());
         // A syntax error names the file.
-        let err = set_from("package execgate\ndeny contains msg if {")
-            .err()
-            .expect("syntax error");
+        let err = set_from("package execgate\ndeny contains msg if {").err().expect("syntax error");
         assert!(format!("{err:#}").contains("t.rego"), "{err:#}");
     }
 
@@ -418,10 +364,7 @@ mod tests {
             "package execgate\nimport rego.v1\ndeny contains \"no\" if input.a\nwarn contains \"careful\" if input.b\n",
         )
         .expect("compiles");
-        assert_eq!(
-            set.decide(&json!({"a": false, "b": true})).warn,
-            vec!["careful".to_owned()]
-        );
+        assert_eq!(set.decide(&json!({"a": false, "b": true})).warn, vec!["careful".to_owned()]);
         let d = set.decide(&json!({"a": true}));
         assert_eq!(d.deny, vec!["no".to_owned()]);
         assert!(set.decide(&json!({})).allowed());
@@ -432,9 +375,6 @@ mod tests {
         let names = test_rules(
             "package x\ntest_a if true\ntest_b_2 := true\n  test_indented if true\nnot_test if true\ntest_a if false\n",
         );
-        assert_eq!(
-            names.into_iter().collect::<Vec<_>>(),
-            vec!["test_a", "test_b_2"]
-        );
+        assert_eq!(names.into_iter().collect::<Vec<_>>(), vec!["test_a", "test_b_2"]);
     }
 }

@@ -39,17 +39,12 @@ pub struct Connection {
 impl Connection {
     /// A connection from `caller`.
     pub fn new(caller: Caller) -> Self {
-        Connection {
-            caller,
-            caller_info: OnceLock::new(),
-            pinned: Pinned::default(),
-        }
+        Connection { caller, caller_info: OnceLock::new(), pinned: Pinned::default() }
     }
 
     /// The caller's `/proc` details, read on the first exec of the connection.
     fn caller_info(&self) -> &CallerInfo {
-        self.caller_info
-            .get_or_init(|| CallerInfo::read(&self.caller))
+        self.caller_info.get_or_init(|| CallerInfo::read(&self.caller))
     }
 }
 
@@ -57,11 +52,7 @@ impl Proxy {
     /// A proxy towards `upstream` judging execs with `exec`; hijacked sessions
     /// are tracked in `sessions` so shutdown can wait for them.
     pub fn new(upstream: Upstream, exec: ExecGate, sessions: TaskTracker) -> Self {
-        Proxy {
-            upstream,
-            exec,
-            sessions,
-        }
+        Proxy { upstream, exec, sessions }
     }
 
     /// Answers one request; failures become Docker-style error responses here.
@@ -96,13 +87,7 @@ impl Proxy {
             Route::ExecCreate { container, version } => {
                 let permit = self
                     .exec
-                    .create(
-                        &self.upstream,
-                        conn.caller_info(),
-                        request,
-                        &container,
-                        version.as_deref(),
-                    )
+                    .create(&self.upstream, conn.caller_info(), request, &container, version.as_deref())
                     .await?;
                 let (request, judged) = permit.into_parts();
                 let response = conn.pinned.send(&self.upstream, request).await?;
@@ -116,13 +101,7 @@ impl Proxy {
             Route::ExecStart { exec_id, version } => {
                 let permit = self
                     .exec
-                    .start(
-                        &self.upstream,
-                        conn.caller_info(),
-                        request,
-                        &exec_id,
-                        version.as_deref(),
-                    )
+                    .start(&self.upstream, conn.caller_info(), request, &exec_id, version.as_deref())
                     .await?;
                 let detach = permit.start.is_some_and(|s| s.detach);
                 let (request, _) = permit.into_parts();
@@ -147,9 +126,7 @@ impl Proxy {
             .collect()
             .await
             .map_err(|e| {
-                ProxyError::BadRequest(format!(
-                    "failed to read the daemon's exec create answer: {e}"
-                ))
+                ProxyError::BadRequest(format!("failed to read the daemon's exec create answer: {e}"))
             })?
             .to_bytes();
         match serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -157,9 +134,9 @@ impl Proxy {
             .and_then(|v| v["Id"].as_str().map(str::to_owned))
         {
             Some(id) => self.exec.remember(id, judged),
-            None => warn!(
-                "exec create answer without an Id; its start will be judged from the daemon's inspect"
-            ),
+            None => {
+                warn!("exec create answer without an Id; its start will be judged from the daemon's inspect")
+            }
         }
         Ok(Response::from_parts(parts, body::full(bytes)))
     }
@@ -183,22 +160,15 @@ impl Proxy {
 
     /// Sends a request on a fresh daemon connection and, when the daemon switches
     /// protocols, bridges the two upgraded connections in a tracked task.
-    async fn relay_upgradable(
-        &self,
-        mut request: Request<Body>,
-    ) -> Result<Response<Body>, ProxyError> {
+    async fn relay_upgradable(&self, mut request: Request<Body>) -> Result<Response<Body>, ProxyError> {
         // Taken before the request moves upstream: only the server side's handle
         // can complete the client's upgrade once the 101 has been written.
         let client_upgrade = hyper::upgrade::on(&mut request);
         let mut sender = self.upstream.upgradable().await?;
-        let mut response =
-            sender
-                .send_request(request)
-                .await
-                .map_err(|e| ProxyError::Upstream {
-                    socket: self.upstream.socket().to_owned(),
-                    source: e.into(),
-                })?;
+        let mut response = sender.send_request(request).await.map_err(|e| ProxyError::Upstream {
+            socket: self.upstream.socket().to_owned(),
+            source: e.into(),
+        })?;
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let daemon_upgrade = hyper::upgrade::on(&mut response);
             self.sessions.spawn(async move {
@@ -207,11 +177,7 @@ impl Proxy {
                     Err(err) => return warn!(error = %err, "upgrade did not complete"),
                 };
                 match tunnel::bridge(client, daemon).await {
-                    Ok(t) => debug!(
-                        to_daemon = t.to_daemon,
-                        to_client = t.to_client,
-                        "stream closed"
-                    ),
+                    Ok(t) => debug!(to_daemon = t.to_daemon, to_client = t.to_client, "stream closed"),
                     Err(err) => debug!(error = %err, "stream ended with an error"),
                 }
             });

@@ -46,30 +46,20 @@ pub struct BadPath {
 
 /// Classifies `method` + raw (still percent-encoded) `path`.
 pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
-    let decoded = percent_decode(path).ok_or_else(|| BadPath {
-        path: path.to_owned(),
-    })?;
+    let decoded = percent_decode(path).ok_or_else(|| BadPath { path: path.to_owned() })?;
     if method != Method::POST {
         return Ok(Route::Other);
     }
     let (version, rest) = split_version(&decoded);
     let version = version.map(str::to_owned);
     if let Some(name) = between(rest, "/containers/", "/exec") {
-        return Ok(Route::ExecCreate {
-            container: name.to_owned(),
-            version,
-        });
+        return Ok(Route::ExecCreate { container: name.to_owned(), version });
     }
     if let Some(id) = between(rest, "/exec/", "/start") {
-        return Ok(Route::ExecStart {
-            exec_id: id.to_owned(),
-            version,
-        });
+        return Ok(Route::ExecStart { exec_id: id.to_owned(), version });
     }
     if let Some(name) = between(rest, "/containers/", "/attach") {
-        return Ok(Route::Attach {
-            container: name.to_owned(),
-        });
+        return Ok(Route::Attach { container: name.to_owned() });
     }
     Ok(Route::Other)
 }
@@ -82,10 +72,7 @@ fn split_version(path: &str) -> (Option<&str>, &str) {
     let Some(after_v) = path.strip_prefix("/v") else {
         return (None, path);
     };
-    let digits = after_v
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b'.')
-        .count();
+    let digits = after_v.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
     if digits > 0 && after_v[digits..].starts_with('/') {
         (Some(&after_v[..digits]), &after_v[digits..])
     } else {
@@ -129,30 +116,18 @@ mod tests {
     /// The route with its version dropped, so cases compare on what they name.
     fn post(path: &str) -> Route {
         match classify(&Method::POST, path).expect("valid path") {
-            Route::ExecCreate { container, .. } => Route::ExecCreate {
-                container,
-                version: None,
-            },
-            Route::ExecStart { exec_id, .. } => Route::ExecStart {
-                exec_id,
-                version: None,
-            },
+            Route::ExecCreate { container, .. } => Route::ExecCreate { container, version: None },
+            Route::ExecStart { exec_id, .. } => Route::ExecStart { exec_id, version: None },
             other => other,
         }
     }
 
     fn create(name: &str) -> Route {
-        Route::ExecCreate {
-            container: name.to_owned(),
-            version: None,
-        }
+        Route::ExecCreate { container: name.to_owned(), version: None }
     }
 
     fn start(id: &str) -> Route {
-        Route::ExecStart {
-            exec_id: id.to_owned(),
-            version: None,
-        }
+        Route::ExecStart { exec_id: id.to_owned(), version: None }
     }
 
     #[test]
@@ -192,21 +167,13 @@ mod tests {
 
     #[test]
     fn attach_is_recognised() {
-        assert_eq!(
-            post("/v1.41/containers/abc/attach"),
-            Route::Attach {
-                container: "abc".to_owned()
-            }
-        );
+        assert_eq!(post("/v1.41/containers/abc/attach"), Route::Attach { container: "abc".to_owned() });
         assert_eq!(post("/containers/abc/attach/ws"), Route::Other);
     }
 
     #[test]
     fn other_methods_and_shapes_pass() {
-        assert_eq!(
-            classify(&Method::GET, "/containers/web/exec"),
-            Ok(Route::Other)
-        );
+        assert_eq!(classify(&Method::GET, "/containers/web/exec"), Ok(Route::Other));
         assert_eq!(classify(&Method::PUT, "/exec/a/start"), Ok(Route::Other));
         assert_eq!(post("/containers/web/exec/"), Route::Other);
         assert_eq!(post("/containers/create"), Route::Other);
@@ -232,10 +199,7 @@ mod tests {
         assert_eq!(split_version("/version"), (None, "/version"));
         assert_eq!(
             classify(&Method::POST, "/%761.40/exec/e/start"),
-            Ok(Route::ExecStart {
-                exec_id: "e".into(),
-                version: Some("1.40".into())
-            })
+            Ok(Route::ExecStart { exec_id: "e".into(), version: Some("1.40".into()) })
         );
     }
 }

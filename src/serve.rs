@@ -47,12 +47,9 @@ pub struct Config {
 
 /// Serves until SIGTERM or SIGINT, then drains; SIGHUP reloads the policy.
 pub async fn run(config: Config) -> Result<()> {
-    let mut sigterm =
-        signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
-    let mut sighup =
-        signal(SignalKind::hangup()).context("failed to install the SIGHUP handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("failed to install the SIGHUP handler")?;
 
     // Compiled before the socket exists: a bad policy fails start-up, naming the file.
     let policies = Arc::new(Policies::load(config.policies.clone())?);
@@ -69,11 +66,7 @@ pub async fn run(config: Config) -> Result<()> {
     let connections = TaskTracker::new();
     let sessions = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let proxy = Arc::new(Proxy::new(
-        upstream,
-        ExecGate::new(policies.clone()),
-        sessions.clone(),
-    ));
+    let proxy = Arc::new(Proxy::new(upstream, ExecGate::new(policies.clone()), sessions.clone()));
 
     loop {
         tokio::select! {
@@ -107,10 +100,9 @@ async fn reload(policies: &Arc<Policies>) {
     let policies = policies.clone();
     match tokio::task::spawn_blocking(move || policies.reload()).await {
         Ok(Ok(set)) => info!(policy_hash = set.hash(), files = ?set.names(), "policy reloaded"),
-        Ok(Err(err)) => warn!(
-            error = format!("{err:#}"),
-            "policy reload failed; keeping the previous policy"
-        ),
+        Ok(Err(err)) => {
+            warn!(error = format!("{err:#}"), "policy reload failed; keeping the previous policy")
+        }
         Err(err) => warn!(error = %err, "policy reload failed; keeping the previous policy"),
     }
 }
@@ -126,21 +118,14 @@ async fn drain(
     sessions.close();
     connections.close();
     if !sessions.is_empty() {
-        info!(
-            sessions = sessions.len(),
-            "waiting for live sessions to finish"
-        );
+        info!(sessions = sessions.len(), "waiting for live sessions to finish");
     }
-    let finished = tokio::time::timeout_at(deadline, sessions.wait())
-        .await
-        .is_ok();
+    let finished = tokio::time::timeout_at(deadline, sessions.wait()).await.is_ok();
     if finished {
         tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + DRAIN_LINGER)).await;
     }
     shutdown.cancel();
-    let closed = tokio::time::timeout_at(deadline, connections.wait())
-        .await
-        .is_ok();
+    let closed = tokio::time::timeout_at(deadline, connections.wait()).await.is_ok();
     if !(finished && closed) {
         warn!(
             sessions = sessions.len(),
@@ -157,12 +142,7 @@ async fn serve_connection(
     caller: Caller,
     shutdown: CancellationToken,
 ) {
-    debug!(
-        caller.uid = caller.uid,
-        caller.gid = caller.gid,
-        caller.pid = caller.pid,
-        "connection accepted"
-    );
+    debug!(caller.uid = caller.uid, caller.gid = caller.gid, caller.pid = caller.pid, "connection accepted");
     let conn = Arc::new(Connection::new(caller));
     let service = service_fn(move |request| {
         let proxy = proxy.clone();

@@ -35,10 +35,7 @@ pub async fn bridge(client: Upgraded, daemon: Upgraded) -> io::Result<Transfer> 
         pump(client_pending, client_read, daemon_write),
         pump(daemon_pending, daemon_read, client_write),
     );
-    Ok(Transfer {
-        to_daemon: up?,
-        to_client: down?,
-    })
+    Ok(Transfer { to_daemon: up?, to_client: down? })
 }
 
 /// Recovers the Unix stream under an upgrade, with the bytes hyper had already

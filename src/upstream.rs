@@ -38,11 +38,7 @@ impl Upstream {
     pub fn new(socket: PathBuf) -> Self {
         let control = Client::builder(TokioExecutor::new()).build(UnixConnector);
         let control_base = hyperlocal::Uri::new(&socket, "/").into();
-        Upstream {
-            socket,
-            control,
-            control_base,
-        }
+        Upstream { socket, control, control_base }
     }
 
     /// The daemon's socket path.
@@ -51,27 +47,14 @@ impl Upstream {
     }
 
     fn error(&self, source: impl Into<UpstreamCause>) -> ProxyError {
-        ProxyError::Upstream {
-            socket: self.socket.clone(),
-            source: source.into(),
-        }
+        ProxyError::Upstream { socket: self.socket.clone(), source: source.into() }
     }
 
     async fn handshake(
         &self,
-    ) -> Result<
-        (
-            SendRequest<Body>,
-            http1::Connection<TokioIo<UnixStream>, Body>,
-        ),
-        ProxyError,
-    > {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| self.error(e))?;
-        http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| self.error(e))
+    ) -> Result<(SendRequest<Body>, http1::Connection<TokioIo<UnixStream>, Body>), ProxyError> {
+        let stream = UnixStream::connect(&self.socket).await.map_err(|e| self.error(e))?;
+        http1::handshake(TokioIo::new(stream)).await.map_err(|e| self.error(e))
     }
 
     /// A new connection that may switch protocols (exec start, attach, any `Upgrade`).
@@ -98,20 +81,13 @@ impl Upstream {
     }
 
     /// Asks the daemon a question of execgate's own (`GET path`), over the shared pool.
-    pub async fn control_get(
-        &self,
-        path_and_query: &str,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    pub async fn control_get(&self, path_and_query: &str) -> Result<Response<Incoming>, ProxyError> {
         let mut parts = self.control_base.clone().into_parts();
         parts.path_and_query = Some(path_and_query.parse().map_err(|_| {
-            ProxyError::BadRequest(format!(
-                "cannot form a daemon request for {path_and_query:?}"
-            ))
+            ProxyError::BadRequest(format!("cannot form a daemon request for {path_and_query:?}"))
         })?);
         let uri = Uri::from_parts(parts).map_err(|_| {
-            ProxyError::BadRequest(format!(
-                "cannot form a daemon request for {path_and_query:?}"
-            ))
+            ProxyError::BadRequest(format!("cannot form a daemon request for {path_and_query:?}"))
         })?;
         let request = Request::get(uri)
             .header(hyper::header::HOST, "docker")
@@ -139,17 +115,9 @@ impl Upstream {
 
     async fn version(&self) -> Result<(String, String), ProxyError> {
         let response = self.control_get("/version").await?;
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| self.error(e))?
-            .to_bytes();
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            self.error(std::io::Error::other(format!(
-                "unreadable /version answer: {e}"
-            )))
-        })?;
+        let bytes = response.into_body().collect().await.map_err(|e| self.error(e))?.to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| self.error(std::io::Error::other(format!("unreadable /version answer: {e}"))))?;
         let field = |name: &str| value[name].as_str().unwrap_or("unknown").to_owned();
         Ok((field("Version"), field("ApiVersion")))
     }
@@ -207,10 +175,7 @@ impl Pinned {
                 Some(request) => {
                     debug!(error = %err.error(), "pinned daemon connection closed; retrying on a new one");
                     sender = upstream.plain().await?;
-                    sender
-                        .send_request(request)
-                        .await
-                        .map_err(|e| upstream.error(e))?
+                    sender.send_request(request).await.map_err(|e| upstream.error(e))?
                 }
                 None => return Err(upstream.error(err.into_error())),
             },
@@ -220,16 +185,10 @@ impl Pinned {
     }
 
     fn take(&self) -> Option<SendRequest<Body>> {
-        self.sender
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
+        self.sender.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
     }
 
     fn put(&self, sender: SendRequest<Body>) {
-        *self
-            .sender
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
+        *self.sender.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
     }
 }

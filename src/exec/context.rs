@@ -15,11 +15,7 @@ use crate::upstream::Upstream;
 
 /// Characters left as they are in a path segment; everything else is escaped
 /// so a name cannot add segments or a query to execgate's own requests.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// A path segment, percent-encoded.
 pub fn segment(text: &str) -> String {
@@ -137,9 +133,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .collect()
         .await
         .map_err(|e| {
-            ProxyError::Denied(vec![format!(
-                "failed to read the daemon's answer about {what}: {e}"
-            )])
+            ProxyError::Denied(vec![format!("failed to read the daemon's answer about {what}: {e}")])
         })?
         .to_bytes();
     if status != StatusCode::OK {
@@ -147,15 +141,10 @@ async fn get_json<T: serde::de::DeserializeOwned>(
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        return Err(ProxyError::Daemon {
-            status,
-            context: format!("cannot look up {what}"),
-            message,
-        });
+        return Err(ProxyError::Daemon { status, context: format!("cannot look up {what}"), message });
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ProxyError::Denied(vec![format!("unreadable daemon answer about {what}: {e}")])
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ProxyError::Denied(vec![format!("unreadable daemon answer about {what}: {e}")]))
 }
 
 /// Resolves a container reference (name, id or prefix) to the container.
@@ -166,10 +155,8 @@ pub async fn container(upstream: &Upstream, reference: &str) -> Result<Container
         &format!("container {reference:?}"),
     )
     .await?;
-    let merged_dir = raw
-        .graph_driver
-        .and_then(|g| g.data)
-        .and_then(|d| d.get("MergedDir").map(PathBuf::from));
+    let merged_dir =
+        raw.graph_driver.and_then(|g| g.data).and_then(|d| d.get("MergedDir").map(PathBuf::from));
     Ok(ContainerInfo {
         id: raw.id,
         name: raw.name.trim_start_matches('/').to_owned(),
@@ -185,12 +172,7 @@ pub async fn container(upstream: &Upstream, reference: &str) -> Result<Container
 
 /// Reads an exec back from the daemon.
 pub async fn exec(upstream: &Upstream, exec_id: &str) -> Result<ExecInspect, ProxyError> {
-    get_json(
-        upstream,
-        &format!("/exec/{}/json", segment(exec_id)),
-        &format!("exec {exec_id:?}"),
-    )
-    .await
+    get_json(upstream, &format!("/exec/{}/json", segment(exec_id)), &format!("exec {exec_id:?}")).await
 }
 
 /// The calling process, as policy sees it (`input.caller`).
@@ -222,13 +204,7 @@ impl CallerInfo {
             .and_then(|d| std::fs::read_to_string(d.join("loginuid")).ok())
             .and_then(|t| t.trim().parse::<u32>().ok())
             .filter(|&uid| uid != u32::MAX);
-        CallerInfo {
-            uid: caller.uid,
-            gid: caller.gid,
-            pid: caller.pid,
-            exe,
-            loginuid,
-        }
+        CallerInfo { uid: caller.uid, gid: caller.gid, pid: caller.pid, exe, loginuid }
     }
 }
 
@@ -245,11 +221,7 @@ mod tests {
 
     #[test]
     fn this_process_is_a_readable_caller() {
-        let me = CallerInfo::read(&Caller {
-            uid: 0,
-            gid: 0,
-            pid: Some(std::process::id() as i32),
-        });
+        let me = CallerInfo::read(&Caller { uid: 0, gid: 0, pid: Some(std::process::id() as i32) });
         assert!(me.exe.is_some_and(|e| !e.is_empty()));
     }
 

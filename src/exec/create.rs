@@ -83,24 +83,19 @@ impl<'de> serde::Deserialize<'de> for ExecConfig {
                     } else if is("ConsoleSize") {
                         c.console_size = map.next_value::<Option<UintPair>>()?;
                     } else if is("AttachStdin") {
-                        c.attach_stdin =
-                            map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stdin);
+                        c.attach_stdin = map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stdin);
                     } else if is("AttachStderr") {
-                        c.attach_stderr =
-                            map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stderr);
+                        c.attach_stderr = map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stderr);
                     } else if is("AttachStdout") {
-                        c.attach_stdout =
-                            map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stdout);
+                        c.attach_stdout = map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stdout);
                     } else if is("Detach") {
                         c.detach = map.next_value::<Option<bool>>()?.unwrap_or(c.detach);
                     } else if is("DetachKeys") {
-                        c.detach_keys =
-                            map.next_value::<Option<String>>()?.unwrap_or(c.detach_keys);
+                        c.detach_keys = map.next_value::<Option<String>>()?.unwrap_or(c.detach_keys);
                     } else if is("Env") {
                         c.env = string_list(&mut map)?;
                     } else if is("WorkingDir") {
-                        c.working_dir =
-                            map.next_value::<Option<String>>()?.unwrap_or(c.working_dir);
+                        c.working_dir = map.next_value::<Option<String>>()?.unwrap_or(c.working_dir);
                     } else if is("Cmd") {
                         c.cmd = string_list(&mut map)?;
                     } else {
@@ -136,41 +131,14 @@ mod tests {
     fn go_key_rules_apply() {
         assert!(decode(r#"{"privileged":true}"#).privileged);
         assert!(decode(r#"{"PRIVILEGED":true}"#).privileged);
-        assert!(
-            decode(r#"{"Privileged":false,"privileged":true}"#).privileged,
-            "last duplicate wins"
-        );
-        assert!(
-            decode(r#"{"\u0050rivileged":true}"#).privileged,
-            "escaped key"
-        );
-        assert_eq!(
-            decode(r#"{"Uſer":"root"}"#).user,
-            "root",
-            "long s folds to s"
-        );
-        assert_eq!(
-            decode(r#"{"User":"app","user":null}"#).user,
-            "app",
-            "null keeps a string"
-        );
-        assert!(
-            decode(r#"{"Tty":true,"tty":null}"#).tty,
-            "null keeps a bool"
-        );
-        assert_eq!(
-            decode(r#"{"Cmd":["a"],"cmd":null}"#).cmd,
-            None,
-            "null sets a list to nil"
-        );
-        assert_eq!(
-            decode(r#"{"Env":["A=1",null]}"#).env,
-            Some(vec!["A=1".to_owned(), String::new()])
-        );
-        assert_eq!(
-            decode(r#"{"workingdir":"/tmp","WORKINGDIR":"/srv"}"#).working_dir,
-            "/srv"
-        );
+        assert!(decode(r#"{"Privileged":false,"privileged":true}"#).privileged, "last duplicate wins");
+        assert!(decode(r#"{"\u0050rivileged":true}"#).privileged, "escaped key");
+        assert_eq!(decode(r#"{"Uſer":"root"}"#).user, "root", "long s folds to s");
+        assert_eq!(decode(r#"{"User":"app","user":null}"#).user, "app", "null keeps a string");
+        assert!(decode(r#"{"Tty":true,"tty":null}"#).tty, "null keeps a bool");
+        assert_eq!(decode(r#"{"Cmd":["a"],"cmd":null}"#).cmd, None, "null sets a list to nil");
+        assert_eq!(decode(r#"{"Env":["A=1",null]}"#).env, Some(vec!["A=1".to_owned(), String::new()]));
+        assert_eq!(decode(r#"{"workingdir":"/tmp","WORKINGDIR":"/srv"}"#).working_dir, "/srv");
         assert_eq!(decode("null"), ExecConfig::default());
     }
 
@@ -204,9 +172,6 @@ mod tests {
         ] {
             assert!(ExecConfig::decode(text.as_bytes()).is_err(), "{text}");
         }
-        assert!(
-            ExecConfig::decode(b"{\"User\":\"\xff\"}").is_err(),
-            "invalid UTF-8 is refused, not guessed"
-        );
+        assert!(ExecConfig::decode(b"{\"User\":\"\xff\"}").is_err(), "invalid UTF-8 is refused, not guessed");
     }
 }

@@ -86,10 +86,7 @@ mod tests {
         assert!(!key_matches("Usr", "User"));
         assert!(!key_matches("Users", "User"));
         assert!(!key_matches("Üser", "User"));
-        assert!(
-            !key_matches("ıser", "Iser"),
-            "dotless i is its own orbit in Go"
-        );
+        assert!(!key_matches("ıser", "Iser"), "dotless i is its own orbit in Go");
         assert!(!key_matches("", "User"));
     }
 

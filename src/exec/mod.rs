@@ -95,10 +95,7 @@ struct Remembered {
 impl ExecGate {
     /// A gate judging with `policies`.
     pub fn new(policies: Arc<Policies>) -> Self {
-        ExecGate {
-            policies,
-            judged: Mutex::new(Remembered::default()),
-        }
+        ExecGate { policies, judged: Mutex::new(Remembered::default()) }
     }
 
     /// Judges `POST /containers/{reference}/exec`.
@@ -117,11 +114,8 @@ impl ExecGate {
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
         let container = context::container(upstream, reference).await?;
         require_running(&container)?;
-        let effective_spec = if config.user.is_empty() {
-            container.user.clone()
-        } else {
-            config.user.clone()
-        };
+        let effective_spec =
+            if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
         let user = effective_user(&container, &effective_spec).await?;
         let path = parts.uri.path().to_owned();
         let input = Input {
@@ -132,11 +126,7 @@ impl ExecGate {
             container: &container,
             user: &user,
             caller,
-            request: RequestInfo {
-                method: parts.method.as_str(),
-                path: &path,
-                api_version: version,
-            },
+            request: RequestInfo { method: parts.method.as_str(), path: &path, api_version: version },
         };
         let decision = self.decide(&input, None);
         if !decision.allowed() {
@@ -144,19 +134,11 @@ impl ExecGate {
         }
         // Pin the container by full id: a rename or replacement after this
         // point cannot redirect what was judged.
-        let target = format!(
-            "{}/containers/{}/exec",
-            prefix(version),
-            context::segment(&container.id)
-        );
+        let target = format!("{}/containers/{}/exec", prefix(version), context::segment(&container.id));
         parts.uri = rewrite_path(&parts.uri, &target)?;
         let canonical = Bytes::from(config.encode());
         body::set_length(&mut parts.headers, canonical.len());
-        let pending = Judged {
-            container_id: container.id.clone(),
-            config,
-            effective_spec,
-        };
+        let pending = Judged { container_id: container.id.clone(), config, effective_spec };
         Ok(Permit {
             request: Request::from_parts(parts, http_body::full(canonical)),
             pending: Some(pending),
@@ -216,21 +198,13 @@ impl ExecGate {
             container: &container,
             user: &user,
             caller,
-            request: RequestInfo {
-                method: parts.method.as_str(),
-                path: &path,
-                api_version: version,
-            },
+            request: RequestInfo { method: parts.method.as_str(), path: &path, api_version: version },
         };
         let decision = self.decide(&input, Some(exec_id));
         if !decision.allowed() {
             return Err(ProxyError::Denied(decision.deny));
         }
-        let target = format!(
-            "{}/exec/{}/start",
-            prefix(version),
-            context::segment(exec_id)
-        );
+        let target = format!("{}/exec/{}/start", prefix(version), context::segment(exec_id));
         parts.uri = rewrite_path(&parts.uri, &target)?;
         let canonical = Bytes::from(serde_json::to_vec(&start).unwrap_or_default());
         body::set_length(&mut parts.headers, canonical.len());
@@ -280,10 +254,7 @@ fn require_running(container: &ContainerInfo) -> Result<(), ProxyError> {
 }
 
 /// Resolves `spec` against the container's own passwd and group files.
-async fn effective_user(
-    container: &ContainerInfo,
-    spec: &str,
-) -> Result<EffectiveUser, ProxyError> {
+async fn effective_user(container: &ContainerInfo, spec: &str) -> Result<EffectiveUser, ProxyError> {
     let Some(root) = container.merged_dir.clone() else {
         return Err(ProxyError::Denied(vec![format!(
             "cannot resolve user {spec:?}: container {} has no overlay root filesystem execgate can read",
@@ -298,27 +269,15 @@ async fn effective_user(
     .await
     .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))?
     .map_err(|e| {
-        ProxyError::Denied(vec![format!(
-            "cannot read the container's /etc/passwd or /etc/group: {e}"
-        )])
+        ProxyError::Denied(vec![format!("cannot read the container's /etc/passwd or /etc/group: {e}")])
     })?;
     let (passwd, group) = files;
-    user::resolve(
-        spec,
-        &user::Files {
-            passwd: passwd.as_deref(),
-            group: group.as_deref(),
-        },
-    )
-    .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))
+    user::resolve(spec, &user::Files { passwd: passwd.as_deref(), group: group.as_deref() })
+        .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))
 }
 
 /// Checks that the exec about to start is the one judged at create.
-fn still_as_judged(
-    exec_id: &str,
-    judged: &Judged,
-    inspect: &ExecInspect,
-) -> Result<(), ProxyError> {
+fn still_as_judged(exec_id: &str, judged: &Judged, inspect: &ExecInspect) -> Result<(), ProxyError> {
     let p = &inspect.process_config;
     let cmd = judged.config.cmd.as_deref().unwrap_or_default();
     let same = inspect.container_id == judged.container_id
@@ -330,9 +289,7 @@ fn still_as_judged(
     if same {
         Ok(())
     } else {
-        Err(ProxyError::Denied(vec![format!(
-            "exec {exec_id} is not the exec that was judged at create"
-        )]))
+        Err(ProxyError::Denied(vec![format!("exec {exec_id} is not the exec that was judged at create")]))
     }
 }
 
@@ -362,9 +319,54 @@ fn rewrite_path(uri: &Uri, path: &str) -> Result<Uri, ProxyError> {
         None => path.to_owned(),
     };
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(path_and_query.parse().map_err(|_| {
-        ProxyError::BadRequest(format!("cannot form request path {path_and_query:?}"))
-    })?);
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|_| ProxyError::BadRequest(format!("cannot form request path {path_and_query:?}")))?,
+    );
     Uri::from_parts(parts)
         .map_err(|_| ProxyError::BadRequest(format!("cannot form request path {path_and_query:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use context::ProcessConfig;
+
+    fn judged() -> Judged {
+        let config =
+            ExecConfig { cmd: Some(vec!["sh".into(), "-c".into(), "id".into()]), ..ExecConfig::default() };
+        Judged { container_id: "c1".into(), config, effective_spec: "app".into() }
+    }
+
+    fn inspect(container: &str, user: &str, args: &[&str]) -> ExecInspect {
+        ExecInspect {
+            container_id: container.into(),
+            running: false,
+            exit_code: None,
+            process_config: ProcessConfig {
+                tty: false,
+                entrypoint: "sh".into(),
+                arguments: args.iter().map(|a| (*a).to_owned()).collect(),
+                privileged: false,
+                user: user.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_start_must_match_what_was_judged() {
+        assert!(still_as_judged("e", &judged(), &inspect("c1", "app", &["-c", "id"])).is_ok());
+        assert!(still_as_judged("e", &judged(), &inspect("c2", "app", &["-c", "id"])).is_err());
+        assert!(still_as_judged("e", &judged(), &inspect("c1", "root", &["-c", "id"])).is_err());
+        assert!(still_as_judged("e", &judged(), &inspect("c1", "app", &["-c", "id; sh"])).is_err());
+    }
+
+    #[test]
+    fn unseen_execs_are_rebuilt_from_inspect() {
+        let config = from_inspect(&inspect("c1", "app", &["-c", "id"]));
+        assert_eq!(config.cmd, Some(vec!["sh".to_owned(), "-c".to_owned(), "id".to_owned()]));
+        assert_eq!(config.user, "app");
+        assert_eq!(config.env, None);
+    }
 }

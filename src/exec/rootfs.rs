@@ -27,16 +27,12 @@ pub fn read(root: &Path, relative: &str) -> io::Result<Option<String>> {
     };
     let file = File::from(fd);
     if !file.metadata()?.is_file() {
-        return Err(io::Error::other(format!(
-            "/{relative} is not a regular file"
-        )));
+        return Err(io::Error::other(format!("/{relative} is not a regular file")));
     }
     let mut bytes = Vec::new();
     file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE {
-        return Err(io::Error::other(format!(
-            "/{relative} is larger than {MAX_FILE} bytes"
-        )));
+        return Err(io::Error::other(format!("/{relative} is larger than {MAX_FILE} bytes")));
     }
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
@@ -51,8 +47,7 @@ mod tests {
         let root = base.join("root");
         std::fs::create_dir_all(root.join("etc")).expect("mkdir");
         std::fs::write(base.join("passwd"), "outside:x:0:0::/:/bin/sh\n").expect("outside file");
-        std::fs::write(root.join("inside"), "inside:x:1000:1000::/:/bin/sh\n")
-            .expect("inside file");
+        std::fs::write(root.join("inside"), "inside:x:1000:1000::/:/bin/sh\n").expect("inside file");
         // An absolute link resolves against the container root, not the host's.
         std::os::unix::fs::symlink("/inside", root.join("etc/passwd")).expect("symlink");
         // A `..` escape is clamped at the root.

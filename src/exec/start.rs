@@ -69,13 +69,7 @@ mod tests {
 
     #[test]
     fn what_the_cli_sends() {
-        assert_eq!(
-            decode(r#"{"Detach":false,"Tty":true}"#),
-            StartConfig {
-                tty: true,
-                ..Default::default()
-            }
-        );
+        assert_eq!(decode(r#"{"Detach":false,"Tty":true}"#), StartConfig { tty: true, ..Default::default() });
         assert!(decode(r#"{"Detach":true,"Tty":false}"#).detach);
     }
 
@@ -100,14 +94,8 @@ mod tests {
 
     #[test]
     fn console_size_is_optional() {
-        assert_eq!(
-            decode(r#"{"ConsoleSize":[24,80]}"#).console_size,
-            Some(UintPair([24, 80]))
-        );
-        assert_eq!(
-            decode(r#"{"ConsoleSize":[24,80],"consolesize":null}"#).console_size,
-            None
-        );
+        assert_eq!(decode(r#"{"ConsoleSize":[24,80]}"#).console_size, Some(UintPair([24, 80])));
+        assert_eq!(decode(r#"{"ConsoleSize":[24,80],"consolesize":null}"#).console_size, None);
     }
 
     #[test]

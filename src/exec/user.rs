@@ -29,6 +29,17 @@ pub enum UserError {
     /// A group name with no group entry.
     #[error("no group {0:?} in the container's /etc/group")]
     NoGroup(String),
+    /// A numeric id without an entry, outside what the runtime accepts.
+    #[error("{0} is outside the runtime's id range 0-2147483647")]
+    Range(i64),
+}
+
+/// Numeric ids without a passwd/group entry must lie in this range (runc's
+/// `minID`/`maxID`); checked on dockerd 20.10: `-u 4294967296` is refused.
+const ID_RANGE: std::ops::RangeInclusive<i64> = 0..=i32::MAX as i64;
+
+fn in_range(id: i64) -> Result<i64, UserError> {
+    if ID_RANGE.contains(&id) { Ok(id) } else { Err(UserError::Range(id)) }
 }
 
 /// One passwd entry, as the runtime's reader fills it.
@@ -73,20 +84,14 @@ fn number(parts: &[&str], index: usize) -> i64 {
 /// Lines as the runtime scans them: trimmed, blank ones skipped, nothing else
 /// (a `#` line is an entry named `#…`, as in the runtime).
 fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .map(|l| l.trim_matches(|c: char| c.is_ascii_whitespace()))
-        .filter(|l| !l.is_empty())
+    text.lines().map(|l| l.trim_matches(|c: char| c.is_ascii_whitespace())).filter(|l| !l.is_empty())
 }
 
 fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
     lines(text)
         .map(|line| {
             let parts = fields(line);
-            PasswdEntry {
-                name: field(&parts, 0).to_owned(),
-                uid: number(&parts, 2),
-                gid: number(&parts, 3),
-            }
+            PasswdEntry { name: field(&parts, 0).to_owned(), uid: number(&parts, 2), gid: number(&parts, 3) }
         })
         .collect()
 }
@@ -96,16 +101,9 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
         .map(|line| {
             let parts = fields(line);
             let list = field(&parts, 3);
-            let members = if list.is_empty() {
-                Vec::new()
-            } else {
-                list.split(',').map(str::to_owned).collect()
-            };
-            GroupEntry {
-                name: field(&parts, 0).to_owned(),
-                gid: number(&parts, 2),
-                members,
-            }
+            let members =
+                if list.is_empty() { Vec::new() } else { list.split(',').map(str::to_owned).collect() };
+            GroupEntry { name: field(&parts, 0).to_owned(), gid: number(&parts, 2), members }
         })
         .collect()
 }
@@ -136,7 +134,7 @@ pub fn resolve(spec: &str, files: &Files) -> Result<EffectiveUser, UserError> {
     let (uid, mut gid, matched_name) = match (matched, uid_arg) {
         (Some(u), _) => (u.uid, u.gid, Some(u.name.as_str())),
         (None, _) if user_arg.is_empty() => (0, 0, None),
-        (None, Some(uid)) => (uid, 0, None),
+        (None, Some(uid)) => (in_range(uid)?, 0, None),
         (None, None) => return Err(UserError::NoUser(user_arg.to_owned())),
     };
     let mut groups = Vec::new();
@@ -144,11 +142,8 @@ pub fn resolve(spec: &str, files: &Files) -> Result<EffectiveUser, UserError> {
         let all = files.group.map(parse_group).unwrap_or_default();
         if group_arg.is_empty() {
             let name = matched_name.unwrap_or_default();
-            groups = all
-                .iter()
-                .filter(|g| g.members.iter().any(|m| m == name))
-                .map(|g| g.gid as u32)
-                .collect();
+            groups =
+                all.iter().filter(|g| g.members.iter().any(|m| m == name)).map(|g| g.gid as u32).collect();
         } else {
             let found = all.iter().find(|g| match gid_arg {
                 Some(gid) => g.gid == gid,
@@ -156,48 +151,32 @@ pub fn resolve(spec: &str, files: &Files) -> Result<EffectiveUser, UserError> {
             });
             gid = match (found, gid_arg) {
                 (Some(g), _) => g.gid,
-                (None, Some(gid)) => gid,
+                (None, Some(gid)) => in_range(gid)?,
                 (None, None) => return Err(UserError::NoGroup(group_arg.to_owned())),
             };
         }
     }
     let uid = uid as u32;
-    Ok(EffectiveUser {
-        spec: spec.to_owned(),
-        uid,
-        gid: gid as u32,
-        groups,
-        is_root: uid == 0,
-    })
+    Ok(EffectiveUser { spec: spec.to_owned(), uid, gid: gid as u32, groups, is_root: uid == 0 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nnobody:x:65534:65534:::\n";
+    const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nnobody:x:65534:65534:::\n";
     const GROUP: &str = "root:x:0:\napp:x:1000:\nwheel:x:10:app,other\nnogroup:x:65534:\n";
 
     fn ids(spec: &str, passwd: &str, group: &str) -> Result<(u32, u32, Vec<u32>), UserError> {
-        resolve(
-            spec,
-            &Files {
-                passwd: Some(passwd),
-                group: Some(group),
-            },
-        )
-        .map(|u| (u.uid, u.gid, u.groups))
+        resolve(spec, &Files { passwd: Some(passwd), group: Some(group) }).map(|u| (u.uid, u.gid, u.groups))
     }
 
     #[test]
     fn names_numbers_and_groups() {
         assert_eq!(ids("app", PASSWD, GROUP), Ok((1000, 1000, vec![10])));
         assert_eq!(ids("1000", PASSWD, GROUP), Ok((1000, 1000, vec![10])));
-        assert_eq!(
-            ids("4242", PASSWD, GROUP),
-            Ok((4242, 0, vec![])),
-            "unknown uid is allowed as is"
-        );
+        assert_eq!(ids("4242", PASSWD, GROUP), Ok((4242, 0, vec![])), "unknown uid is allowed as is");
         assert_eq!(
             ids("app:wheel", PASSWD, GROUP),
             Ok((1000, 10, vec![])),
@@ -205,27 +184,14 @@ mod tests {
         );
         assert_eq!(ids("app:77", PASSWD, GROUP), Ok((1000, 77, vec![])));
         assert_eq!(ids("", PASSWD, GROUP), Ok((0, 0, vec![])));
-        assert_eq!(
-            ids("ghost", PASSWD, GROUP),
-            Err(UserError::NoUser("ghost".into()))
-        );
-        assert_eq!(
-            ids("app:ghosts", PASSWD, GROUP),
-            Err(UserError::NoGroup("ghosts".into()))
-        );
+        assert_eq!(ids("ghost", PASSWD, GROUP), Err(UserError::NoUser("ghost".into())));
+        assert_eq!(ids("app:ghosts", PASSWD, GROUP), Err(UserError::NoGroup("ghosts".into())));
     }
 
     #[test]
     fn spellings_of_zero_are_root() {
-        for spec in ["0", "00", "000", "+0", "-0", "root", "0:0", "4294967296"] {
-            let user = resolve(
-                spec,
-                &Files {
-                    passwd: Some(PASSWD),
-                    group: Some(GROUP),
-                },
-            )
-            .expect(spec);
+        for spec in ["0", "00", "000", "+0", "-0", "root", "0:0"] {
+            let user = resolve(spec, &Files { passwd: Some(PASSWD), group: Some(GROUP) }).expect(spec);
             assert!(user.is_root, "{spec} -> {user:?}");
         }
     }
@@ -233,40 +199,27 @@ mod tests {
     #[test]
     fn runtime_passwd_quirks() {
         // First of duplicate names wins.
-        assert_eq!(
-            ids(
-                "dup",
-                "dup:x:0:0::/:/bin/sh\ndup:x:1000:1000::/:/bin/sh\n",
-                ""
-            ),
-            Ok((0, 0, vec![]))
-        );
+        assert_eq!(ids("dup", "dup:x:0:0::/:/bin/sh\ndup:x:1000:1000::/:/bin/sh\n", ""), Ok((0, 0, vec![])));
         // A non-numeric uid field reads as 0.
-        assert_eq!(
-            ids("weird", "weird:x:abc:5::/:/bin/sh\n", ""),
-            Ok((0, 5, vec![]))
-        );
+        assert_eq!(ids("weird", "weird:x:abc:5::/:/bin/sh\n", ""), Ok((0, 5, vec![])));
         // A line holding just a name is uid 0, gid 0.
         assert_eq!(ids("bare", "bare\n", ""), Ok((0, 0, vec![])));
         // `user:group:more` — the third part is ignored.
         assert_eq!(ids("app:x:0", PASSWD, "x:x:33:\n"), Ok((1000, 33, vec![])));
         // Whitespace around lines is trimmed, blank lines skipped.
-        assert_eq!(
-            ids("app", "\n  app:x:7:8::/:/bin/sh  \n", ""),
-            Ok((7, 8, vec![]))
-        );
+        assert_eq!(ids("app", "\n  app:x:7:8::/:/bin/sh  \n", ""), Ok((7, 8, vec![])));
         // A uid overflowing int64 is not a number: it is looked up as a name.
         assert!(ids("99999999999999999999", PASSWD, GROUP).is_err());
-        // -1 becomes 4294967295 once truncated.
-        assert_eq!(ids("-1", PASSWD, GROUP).map(|i| i.0), Ok(u32::MAX));
+        // Ids without an entry must be in 0..=2^31-1 (the runtime refuses the rest).
+        assert_eq!(ids("-1", PASSWD, GROUP), Err(UserError::Range(-1)));
+        assert_eq!(ids("4294967296", PASSWD, GROUP), Err(UserError::Range(4294967296)));
+        assert_eq!(ids("app:4294967296", PASSWD, GROUP), Err(UserError::Range(4294967296)));
+        assert_eq!(ids("2147483647", PASSWD, GROUP).map(|i| i.0), Ok(i32::MAX as u32));
     }
 
     #[test]
     fn missing_files() {
-        let none = Files {
-            passwd: None,
-            group: None,
-        };
+        let none = Files { passwd: None, group: None };
         assert_eq!(resolve("1000", &none).map(|u| u.uid), Ok(1000));
         assert!(resolve("app", &none).is_err());
         assert!(resolve("", &none).is_ok_and(|u| u.is_root));

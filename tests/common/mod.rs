@@ -21,11 +21,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name unique to this test process and call.
 pub fn unique(tag: &str) -> String {
-    format!(
-        "eg-{tag}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("eg-{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A fresh temporary directory, removed on drop.
@@ -52,13 +48,7 @@ impl Drop for TempDir {
 pub fn require_daemon() {
     let ok = UnixStream::connect(DOCKER_SOCK).is_ok()
         && Command::new("docker")
-            .args([
-                "-H",
-                &format!("unix://{DOCKER_SOCK}"),
-                "image",
-                "inspect",
-                IMAGE,
-            ])
+            .args(["-H", &format!("unix://{DOCKER_SOCK}"), "image", "inspect", IMAGE])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -103,12 +93,7 @@ impl Gate {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn execgate");
-        let gate = Gate {
-            child,
-            socket,
-            log,
-            _dir: dir,
-        };
+        let gate = Gate { child, socket, log, _dir: dir };
         gate.wait_ready();
         gate
     }
@@ -121,11 +106,7 @@ impl Gate {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "execgate did not listen on {} in 10 s; log:\n{}",
-            self.socket.display(),
-            self.log_text()
-        );
+        panic!("execgate did not listen on {} in 10 s; log:\n{}", self.socket.display(), self.log_text());
     }
 
     pub fn host(&self) -> String {
@@ -191,9 +172,7 @@ impl Gate {
     /// A raw connection to the gate's socket.
     pub fn connect(&self) -> UnixStream {
         let stream = UnixStream::connect(&self.socket).expect("connect to execgate");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
         stream
     }
 }
@@ -227,8 +206,13 @@ impl Container {
     /// daemon. The default user is non-root so the default policy allows execs
     /// that do not ask for a user; pass `--user root` in `extra` to override.
     pub fn run(tag: &str, extra: &[&str]) -> Self {
+        Self::run_named(&unique(tag), extra)
+    }
+
+    /// As [`Container::run`], with an exact name.
+    pub fn run_named(name: &str, extra: &[&str]) -> Self {
         require_daemon();
-        let name = unique(tag);
+        let name = name.to_owned();
         let out = direct_docker()
             .args(["run", "-d", "--user", "app", "--name", &name])
             .args(extra)
@@ -271,11 +255,9 @@ pub fn read_until(stream: &mut UnixStream, needle: &[u8]) -> Vec<u8> {
         match stream.read(&mut buf) {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) => panic!(
-                "read failed after {} bytes ({e}): {}",
-                out.len(),
-                String::from_utf8_lossy(&out)
-            ),
+            Err(e) => {
+                panic!("read failed after {} bytes ({e}): {}", out.len(), String::from_utf8_lossy(&out))
+            }
         }
     }
 }
@@ -283,18 +265,13 @@ pub fn read_until(stream: &mut UnixStream, needle: &[u8]) -> Vec<u8> {
 /// Reads a complete HTTP response with a Content-Length body; returns (head, body).
 pub fn read_response(stream: &mut UnixStream) -> (String, Vec<u8>) {
     let mut data = read_until(stream, b"\r\n\r\n");
-    let split = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head")
-        + 4;
+    let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("response head") + 4;
     let head = String::from_utf8_lossy(&data[..split]).into_owned();
     let len = head
         .lines()
         .find_map(|l| {
             let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse::<usize>().ok())?
+            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
         })
         .unwrap_or(0);
     let mut buf = [0u8; 8192];
@@ -310,20 +287,14 @@ pub fn read_response(stream: &mut UnixStream) -> (String, Vec<u8>) {
 /// Creates an exec directly on the daemon with `body` and returns its id.
 pub fn create_exec_direct(container: &str, body: &str) -> String {
     let mut stream = UnixStream::connect(DOCKER_SOCK).expect("daemon");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let request = format!(
         "POST /v1.41/containers/{container}/exec HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("write");
     let (head, body) = read_response(&mut stream);
-    assert!(
-        head.starts_with("HTTP/1.1 201"),
-        "exec create failed: {head}{}",
-        String::from_utf8_lossy(&body)
-    );
+    assert!(head.starts_with("HTTP/1.1 201"), "exec create failed: {head}{}", String::from_utf8_lossy(&body));
     let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
     value["Id"].as_str().expect("Id").to_owned()
 }

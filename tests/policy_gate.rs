@@ -1,0 +1,422 @@
+//! The exec gate against the real daemon: the default policy through the docker
+//! CLI, and a raw-HTTP bypass battery where every case is checked against the
+//! daemon's own view (`GET /exec/{id}/json`, the container's exec list).
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use common::{Container, DOCKER_SOCK, Gate, create_exec_direct, direct_docker, ok_stdout, read_response};
+
+/// Sends one request on a new connection to `socket`; returns (head, body).
+fn request(socket: &std::path::Path, raw: &[u8]) -> (String, Vec<u8>) {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(raw).expect("write");
+    read_response(&mut stream)
+}
+
+fn post_json(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn status(head: &str) -> u16 {
+    head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status code")
+}
+
+fn message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+/// The daemon's own list of execs in a container.
+fn exec_ids(container: &str) -> Vec<String> {
+    let out = ok_stdout(
+        &direct_docker().args(["inspect", "-f", "{{json .ExecIDs}}", container]).output().expect("inspect"),
+    );
+    serde_json::from_str::<Option<Vec<String>>>(out.trim()).expect("exec ids").unwrap_or_default()
+}
+
+/// The daemon's own view of an exec.
+fn inspect_exec(id: &str) -> serde_json::Value {
+    let (head, body) = request(
+        std::path::Path::new(DOCKER_SOCK),
+        format!("GET /exec/{id}/json HTTP/1.1\r\nHost: d\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status(&head), 200, "{head}");
+    serde_json::from_slice(&body).expect("json")
+}
+
+fn created_id(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body).expect("json")["Id"].as_str().expect("Id").to_owned()
+}
+
+// ---- the docker CLI under the default policy ----
+
+#[test]
+fn cli_root_exec_is_denied_with_a_readable_reason() {
+    let gate = Gate::start();
+    let c = Container::run("rootdefault", &["--user", "root"]);
+    let out = gate.run(&["exec", &c.name, "id", "-u"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Error response from daemon: execgate: exec denied: exec as root (user \"root\" resolves to uid 0)"),
+        "{err}"
+    );
+    assert!(err.contains("pass a non-root user"), "{err}");
+    assert!(exec_ids(&c.name).is_empty(), "a denied create must not reach the daemon");
+    // The same container with a non-root user is fine.
+    assert_eq!(ok_stdout(&gate.run(&["exec", "-u", "app", &c.name, "id", "-u"])), "1000\n");
+}
+
+#[test]
+fn cli_non_root_default_is_allowed_and_privileged_is_denied() {
+    let gate = Gate::start();
+    let c = Container::run("nonroot", &[]);
+    assert_eq!(ok_stdout(&gate.run(&["exec", &c.name, "id", "-u"])), "1000\n");
+    let out = gate.run(&["exec", "--privileged", &c.name, "id"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("privileged exec is not allowed: run it without --privileged"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_spellings_and_aliases_of_uid_0_are_denied() {
+    let gate = Gate::start();
+    let c = Container::run("spellings", &[]);
+    // A passwd alias of uid 0, added behind execgate's back.
+    ok_stdout(
+        &direct_docker()
+            .args([
+                "exec",
+                "-u",
+                "root",
+                &c.name,
+                "sh",
+                "-c",
+                "echo 'toor:x:0:0::/root:/bin/sh' >> /etc/passwd",
+            ])
+            .output()
+            .expect("exec"),
+    );
+    for spec in ["0", "00", "000", "+0", "-0", "root", "0:0", "root:app", "toor"] {
+        let out = gate.run(&["exec", "-u", spec, &c.name, "id", "-u"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("resolves to uid 0"), "-u {spec}: {err}");
+    }
+    assert!(exec_ids(&c.name).len() <= 1, "only the setup exec may exist: {:?}", exec_ids(&c.name));
+    // Out-of-range ids are refused as the runtime refuses them.
+    let out = gate.run(&["exec", "-u", "4294967296", &c.name, "id", "-u"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("outside the runtime's id range"), "{err}");
+}
+
+#[test]
+fn cli_exec_into_a_privileged_container_is_denied() {
+    let gate = Gate::start();
+    let c = Container::run("privctr", &["--privileged"]);
+    let out = gate.run(&["exec", &c.name, "id"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("runs privileged and an exec inherits that"), "{err}");
+}
+
+#[test]
+fn unresolvable_users_and_missing_containers_fail_closed() {
+    let gate = Gate::start();
+    let c = Container::run("ghost", &[]);
+    let out = gate.run(&["exec", "-u", "ghost", &c.name, "id"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no user \"ghost\""), "{err}");
+    // The CLI looks the container up itself first; a raw create meets execgate's lookup.
+    let (head, answer) =
+        request(&gate.socket, &post_json("/containers/no-such-container-execgate/exec", r#"{"Cmd":["id"]}"#));
+    assert_eq!(status(&head), 404, "{head}");
+    let text = message(&answer);
+    assert!(
+        text.starts_with("execgate: cannot look up container") && text.contains("No such container"),
+        "{text}"
+    );
+}
+
+// ---- raw-HTTP bypass battery ----
+
+/// Bodies that must be judged as root or privileged, whatever their spelling.
+const DENIED_BODIES: &[&str] = &[
+    r#"{"Cmd":["id"],"user":"root"}"#,
+    r#"{"Cmd":["id"],"USER":"0"}"#,
+    r#"{"Cmd":["id"],"User":"app","User":"root"}"#,
+    r#"{"Cmd":["id"],"\u0055ser":"root"}"#,
+    r#"{"Cmd":["id"],"Uſer":"root"}"#,
+    r#"{"Cmd":["id"],"User":"root","user":null}"#,
+    r#"{"Cmd":["id"],"privileged":true}"#,
+    r#"{"Cmd":["id"],"PRIVILEGED":true}"#,
+    r#"{"Cmd":["id"],"Privileged":true,"Privileged":null}"#,
+    r#"{"Cmd":["id"],"Privileged":false,"pRiViLeGeD":true}"#,
+    r#"{"Cmd":["id"],"\u0050rivileged":true}"#,
+    r#"{"Cmd":["id"],"User":"00"}"#,
+    r#"{"Cmd":["id"],"User":"+0:app"}"#,
+];
+
+#[test]
+fn bypass_bodies_are_denied_and_never_reach_the_daemon() {
+    let gate = Gate::start();
+    let c = Container::run("bodies", &[]);
+    for body in DENIED_BODIES {
+        let (head, answer) =
+            request(&gate.socket, &post_json(&format!("/v1.41/containers/{}/exec", c.name), body));
+        assert_eq!(status(&head), 403, "{body}: {head}{}", message(&answer));
+        assert!(message(&answer).starts_with("execgate: exec denied: "), "{body}");
+    }
+    assert!(exec_ids(&c.name).is_empty(), "{:?}", exec_ids(&c.name));
+}
+
+#[test]
+fn malformed_and_unknown_bodies_are_refused() {
+    let gate = Gate::start();
+    let c = Container::run("malformed", &[]);
+    for (body, expect) in [
+        (r#"{"Cmd":["id"],"Unknown":true}"#, "unknown field"),
+        (r#"{"Cmd":"id"}"#, "malformed exec create body"),
+        (r#"{"Cmd":["id"],"Privileged":"true"}"#, "malformed exec create body"),
+        (r#"{"Cmd":["id"]"#, "malformed exec create body"),
+        (r#"{"Cmd":["id"]} {"Privileged":true}"#, "malformed exec create body"),
+        ("", "malformed exec create body"),
+    ] {
+        let (head, answer) = request(&gate.socket, &post_json(&format!("/containers/{}/exec", c.name), body));
+        assert_eq!(status(&head), 400, "{body}: {head}");
+        assert!(message(&answer).contains(expect), "{body}: {}", message(&answer));
+    }
+    assert!(exec_ids(&c.name).is_empty());
+}
+
+#[test]
+fn every_path_spelling_of_exec_create_is_judged() {
+    let gate = Gate::start();
+    let c = Container::run("paths", &[]);
+    let name = &c.name;
+    let body = r#"{"Cmd":["id"],"User":"root"}"#;
+    for path in [
+        format!("/containers/{name}/exec"),
+        format!("/v1.41/containers/{name}/exec"),
+        format!("/v1.041/containers/{name}/exec"),
+        format!("/v01.41/containers/{name}/exec"),
+        format!("/v1.41.0/containers/{name}/exec"),
+        format!("/v1.24/containers/{name}/exec"),
+        format!("/containers/{name}/%65xec"),
+        format!("/containers/{name}/%65%78%65%63"),
+        format!("/%76%31.41/containers/{name}/exec"),
+        format!("/v1.41/%63ontainers/{name}/exec"),
+    ] {
+        let (head, answer) = request(&gate.socket, &post_json(&path, body));
+        assert_eq!(status(&head), 403, "{path}: {head}{}", message(&answer));
+    }
+    assert!(exec_ids(name).is_empty());
+}
+
+#[test]
+fn chunked_bodies_are_judged_and_conflicting_framing_refused() {
+    let gate = Gate::start();
+    let c = Container::run("chunked", &[]);
+    let chunked = |body: &str| {
+        let (a, b) = body.split_at(body.len() / 2);
+        format!(
+            "POST /v1.41/containers/{}/exec HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            c.name,
+            a.len(),
+            b.len()
+        )
+    };
+    let (head, _) = request(&gate.socket, chunked(r#"{"Cmd":["id"],"User":"root"}"#).as_bytes());
+    assert_eq!(status(&head), 403, "{head}");
+    let (head, body) = request(&gate.socket, chunked(r#"{"Cmd":["id"],"User":"app"}"#).as_bytes());
+    assert_eq!(status(&head), 201, "{head}");
+    assert_eq!(inspect_exec(&created_id(&body))["ProcessConfig"]["user"], "app");
+
+    // Content-Length beside chunked: the chunked body is what is read (as Go's
+    // server reads it), judged, and the connection closes so nothing can be
+    // smuggled behind it.
+    let root = r#"{"Cmd":["id"],"User":"root"}"#;
+    let conflict = format!(
+        "POST /v1.41/containers/{}/exec HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{root}\r\n0\r\n\r\nGET /_ping HTTP/1.1\r\nHost: d\r\n\r\n",
+        c.name,
+        root.len()
+    );
+    let mut stream = UnixStream::connect(&gate.socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(conflict.as_bytes()).expect("write");
+    let (head, _) = read_response(&mut stream);
+    assert_eq!(status(&head), 403, "{head}");
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut rest).expect("read");
+    assert!(
+        rest.is_empty(),
+        "a request was read behind a conflicting frame: {}",
+        String::from_utf8_lossy(&rest)
+    );
+
+    let gzip = format!(
+        "POST /v1.41/containers/{}/exec HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n",
+        c.name
+    );
+    let (head, answer) = request(&gate.socket, gzip.as_bytes());
+    assert_eq!(status(&head), 400, "{head}");
+    assert!(message(&answer).contains("only `chunked`"), "{}", message(&answer));
+    assert_eq!(exec_ids(&c.name).len(), 1);
+}
+
+#[test]
+fn pipelined_requests_are_each_judged() {
+    let gate = Gate::start();
+    let c = Container::run("pipeline", &[]);
+    let mut stream = UnixStream::connect(&gate.socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut all = post_json(&format!("/v1.41/containers/{}/exec", c.name), r#"{"Cmd":["id"],"User":"app"}"#);
+    all.extend(post_json(&format!("/v1.41/containers/{}/exec", c.name), r#"{"Cmd":["id"],"User":"root"}"#));
+    stream.write_all(&all).expect("write");
+    let (first, body) = read_response(&mut stream);
+    assert_eq!(status(&first), 201, "{first}");
+    let (second, _) = read_response(&mut stream);
+    assert_eq!(status(&second), 403, "{second}");
+    assert_eq!(exec_ids(&c.name), vec![created_id(&body)]);
+}
+
+#[test]
+fn the_daemon_stores_exactly_what_was_judged() {
+    let gate = Gate::start();
+    let c = Container::run("canonical", &[]);
+    // Spelled to confuse: folded, escaped, duplicated and null keys.
+    let body = r#"{"cmd":["true"],"CMD":["sh","-c","echo x"],"Uſer":"root","\u0075ser":"app","tTy":true,"tty":null,"Env":["A=1"],"ENV":["B=2","C=3"]}"#;
+    let (head, answer) = request(&gate.socket, &post_json(&format!("/containers/{}/exec", c.name), body));
+    assert_eq!(status(&head), 201, "{head}{}", message(&answer));
+    let id = created_id(&answer);
+    let pc = &inspect_exec(&id)["ProcessConfig"];
+    assert_eq!(pc["user"], "app");
+    assert_eq!(pc["tty"], true);
+    assert_eq!(pc["entrypoint"], "sh");
+    assert_eq!(pc["arguments"], serde_json::json!(["-c", "echo x"]));
+    assert_eq!(pc["privileged"], false);
+}
+
+#[test]
+fn execs_created_behind_execgates_back_are_judged_at_start() {
+    let gate = Gate::start();
+    let c = Container::run("behind", &[]);
+    let start = |id: &str| {
+        format!(
+            "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        )
+    };
+    let root = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"root","Cmd":["id","-u"]}"#);
+    let (head, answer) = request(&gate.socket, start(&root).as_bytes());
+    assert_eq!(status(&head), 403, "{head}");
+    assert!(message(&answer).contains("resolves to uid 0"));
+    assert_eq!(inspect_exec(&root)["Pid"], 0, "the denied exec must never have run");
+
+    let app = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"app","Cmd":["id","-u"]}"#);
+    let mut stream = UnixStream::connect(&gate.socket).expect("connect");
+    stream.write_all(start(&app).as_bytes()).expect("write");
+    let got = common::read_until(&mut stream, b"1000\n");
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
+}
+
+#[test]
+fn a_user_remapped_between_create_and_start_is_judged_again() {
+    let gate = Gate::start();
+    let c = Container::run("remap", &[]);
+    let (head, answer) = request(
+        &gate.socket,
+        &post_json(
+            &format!("/v1.41/containers/{}/exec", c.name),
+            r#"{"AttachStdout":true,"User":"app","Cmd":["id","-u"]}"#,
+        ),
+    );
+    assert_eq!(status(&head), 201, "{head}");
+    let id = created_id(&answer);
+    // Behind execgate's back, `app` becomes uid 0. The daemon resolves users at
+    // start, so execgate must too.
+    ok_stdout(
+        &direct_docker()
+            .args([
+                "exec",
+                "-u",
+                "root",
+                &c.name,
+                "sh",
+                "-c",
+                "sed -i 's/^app:x:1000:1000/app:x:0:0/' /etc/passwd",
+            ])
+            .output()
+            .expect("remap"),
+    );
+    let start = format!(
+        "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let (head, answer) = request(&gate.socket, start.as_bytes());
+    assert_eq!(status(&head), 403, "{head}");
+    assert!(message(&answer).contains("\"app\" resolves to uid 0"), "{}", message(&answer));
+    assert_eq!(inspect_exec(&id)["Pid"], 0);
+}
+
+#[test]
+fn a_container_renamed_between_create_and_start_keeps_its_judged_exec() {
+    let gate = Gate::start();
+    let original = Container::run("renamed", &[]);
+    let (head, answer) = request(
+        &gate.socket,
+        &post_json(
+            &format!("/v1.41/containers/{}/exec", original.name),
+            r#"{"AttachStdout":true,"Cmd":["hostname"]}"#,
+        ),
+    );
+    assert_eq!(status(&head), 201, "{head}");
+    let id = created_id(&answer);
+    let hostname = ok_stdout(
+        &direct_docker()
+            .args(["inspect", "-f", "{{.Config.Hostname}}", &original.name])
+            .output()
+            .expect("inspect"),
+    );
+    // Move the name to a privileged impostor.
+    let moved = format!("{}-moved", original.name);
+    ok_stdout(&direct_docker().args(["rename", &original.name, &moved]).output().expect("rename"));
+    let _moved_guard = Container { name: moved };
+    let _impostor = Container::run_named(&original.name, &["--privileged"]);
+    let start = format!(
+        "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let mut stream = UnixStream::connect(&gate.socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(start.as_bytes()).expect("write");
+    let got = common::read_until(&mut stream, hostname.trim().as_bytes());
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 101") && text.contains(hostname.trim()), "{text}");
+}
+
+#[test]
+fn a_judged_exec_starts_detached_without_upgrade() {
+    // The start is checked against the record kept at create and judged again.
+    let gate = Gate::start();
+    let c = Container::run("startcheck", &[]);
+    let (head, answer) = request(
+        &gate.socket,
+        &post_json(&format!("/containers/{}/exec", c.name), r#"{"AttachStdout":true,"Cmd":["true"]}"#),
+    );
+    assert_eq!(status(&head), 201);
+    let id = created_id(&answer);
+    let detached = format!(
+        "POST /exec/{id}/start HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{{\"Detach\":true}}"
+    );
+    let (head, _) = request(&gate.socket, detached.as_bytes());
+    assert_eq!(status(&head), 200, "{head}");
+}

@@ -12,18 +12,11 @@ use common::{Container, Gate, IMAGE, TempDir, direct_docker, ok_stdout, unique};
 fn version_and_ps_match_the_daemon() {
     let gate = Gate::start();
     let c = Container::run("ps", &[]);
-    let through = ok_stdout(&gate.run(&[
-        "version",
-        "--format",
-        "{{.Server.Version}} {{.Server.APIVersion}}",
-    ]));
+    let through =
+        ok_stdout(&gate.run(&["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]));
     let direct = ok_stdout(
         &direct_docker()
-            .args([
-                "version",
-                "--format",
-                "{{.Server.Version}} {{.Server.APIVersion}}",
-            ])
+            .args(["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"])
             .output()
             .expect("docker"),
     );
@@ -36,35 +29,17 @@ fn version_and_ps_match_the_daemon() {
 fn run_rm_prints_and_removes() {
     let gate = Gate::start();
     let name = unique("runrm");
-    let out = ok_stdout(&gate.run(&[
-        "run",
-        "--rm",
-        "--name",
-        &name,
-        IMAGE,
-        "echo",
-        "hello from run",
-    ]));
+    let out = ok_stdout(&gate.run(&["run", "--rm", "--name", &name, IMAGE, "echo", "hello from run"]));
     assert_eq!(out, "hello from run\n");
-    let ps = ok_stdout(
-        &direct_docker()
-            .args(["ps", "-a", "--format", "{{.Names}}"])
-            .output()
-            .expect("ps"),
-    );
-    assert!(
-        !ps.lines().any(|n| n == name),
-        "--rm container still exists"
-    );
+    let ps = ok_stdout(&direct_docker().args(["ps", "-a", "--format", "{{.Names}}"]).output().expect("ps"));
+    assert!(!ps.lines().any(|n| n == name), "--rm container still exists");
 }
 
 #[test]
 fn run_interactive_carries_stdin_through_attach() {
     let gate = Gate::start();
-    let out = gate.run_stdin(
-        &["run", "--rm", "-i", IMAGE, "sh", "-c", "cat; echo done"],
-        b"attach-in\nline two\n",
-    );
+    let out =
+        gate.run_stdin(&["run", "--rm", "-i", IMAGE, "sh", "-c", "cat; echo done"], b"attach-in\nline two\n");
     assert_eq!(ok_stdout(&out), "attach-in\nline two\ndone\n");
 }
 
@@ -76,33 +51,18 @@ fn under_pty(gate: &Gate, docker_args: &str) -> (bool, String) {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run script");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
 fn run_and_exec_with_tty() {
     let gate = Gate::start();
-    let (ok, out) = under_pty(
-        &gate,
-        &format!("run --rm -t {IMAGE} sh -c 'tty; echo run-tty-ok'"),
-    );
-    assert!(
-        ok && out.contains("/dev/pts/") && out.contains("run-tty-ok"),
-        "{out}"
-    );
+    let (ok, out) = under_pty(&gate, &format!("run --rm -t {IMAGE} sh -c 'tty; echo run-tty-ok'"));
+    assert!(ok && out.contains("/dev/pts/") && out.contains("run-tty-ok"), "{out}");
 
     let c = Container::run("tty", &[]);
-    let (ok, out) = under_pty(
-        &gate,
-        &format!("exec -t {} sh -c 'tty; echo exec-tty-ok'", c.name),
-    );
-    assert!(
-        ok && out.contains("/dev/pts/") && out.contains("exec-tty-ok"),
-        "{out}"
-    );
+    let (ok, out) = under_pty(&gate, &format!("exec -t {} sh -c 'tty; echo exec-tty-ok'", c.name));
+    assert!(ok && out.contains("/dev/pts/") && out.contains("exec-tty-ok"), "{out}");
     // Exit status crosses a TTY session too.
     let (ok, _) = under_pty(&gate, &format!("exec -t {} sh -c 'exit 3'", c.name));
     assert!(!ok);
@@ -121,18 +81,10 @@ fn exec_interactive_stdin_reaches_eof() {
 fn exec_detached_runs_in_background() {
     let gate = Gate::start();
     let c = Container::run("execd", &[]);
-    ok_stdout(&gate.run(&[
-        "exec",
-        "-d",
-        &c.name,
-        "sh",
-        "-c",
-        "echo detached > /tmp/flag",
-    ]));
+    ok_stdout(&gate.run(&["exec", "-d", &c.name, "sh", "-c", "echo detached > /tmp/flag"]));
     let mut seen = String::new();
     for _ in 0..50 {
-        seen = String::from_utf8_lossy(&gate.run(&["exec", &c.name, "cat", "/tmp/flag"]).stdout)
-            .into_owned();
+        seen = String::from_utf8_lossy(&gate.run(&["exec", &c.name, "cat", "/tmp/flag"]).stdout).into_owned();
         if seen == "detached\n" {
             return;
         }
@@ -172,13 +124,7 @@ fn exec_env_workdir_and_user() {
 fn exec_exit_codes_and_separate_stderr() {
     let gate = Gate::start();
     let c = Container::run("exit", &[]);
-    let out = gate.run(&[
-        "exec",
-        &c.name,
-        "sh",
-        "-c",
-        "echo to-out; echo to-err >&2; exit 42",
-    ]);
+    let out = gate.run(&["exec", &c.name, "sh", "-c", "echo to-out; echo to-err >&2; exit 42"]);
     assert_eq!(out.status.code(), Some(42));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
@@ -217,22 +163,14 @@ fn logs_follow_streams_until_the_container_ends() {
 #[test]
 fn events_within_a_window() {
     let gate = Gate::start();
-    let since = ok_stdout(
-        &direct_docker()
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .output()
-            .expect("v"),
-    );
+    let since =
+        ok_stdout(&direct_docker().args(["version", "--format", "{{.Server.Version}}"]).output().expect("v"));
     assert!(!since.is_empty());
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     let c = Container::run("events", &[]);
     let until = start + 3;
     std::thread::sleep(
-        std::time::Duration::from_secs(until - start)
-            .saturating_sub(std::time::Duration::from_millis(500)),
+        std::time::Duration::from_secs(until - start).saturating_sub(std::time::Duration::from_millis(500)),
     );
     let out = ok_stdout(&gate.run(&[
         "events",
@@ -256,22 +194,11 @@ fn cp_both_ways() {
     let local = dir.path().join("payload.bin");
     let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&local, &payload).expect("write payload");
-    ok_stdout(&gate.run(&[
-        "cp",
-        local.to_str().expect("utf8"),
-        &format!("{}:/tmp/payload.bin", c.name),
-    ]));
+    ok_stdout(&gate.run(&["cp", local.to_str().expect("utf8"), &format!("{}:/tmp/payload.bin", c.name)]));
     let back = dir.path().join("back");
     std::fs::create_dir(&back).expect("mkdir");
-    ok_stdout(&gate.run(&[
-        "cp",
-        &format!("{}:/tmp/payload.bin", c.name),
-        back.to_str().expect("utf8"),
-    ]));
-    assert_eq!(
-        std::fs::read(back.join("payload.bin")).expect("read back"),
-        payload
-    );
+    ok_stdout(&gate.run(&["cp", &format!("{}:/tmp/payload.bin", c.name), back.to_str().expect("utf8")]));
+    assert_eq!(std::fs::read(back.join("payload.bin")).expect("read back"), payload);
 }
 
 #[test]
@@ -304,18 +231,9 @@ fn sha256_hex(data: &[u8]) -> String {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("sha256sum");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(data)
-        .expect("write");
+    child.stdin.take().expect("stdin").write_all(data).expect("write");
     let out = child.wait_with_output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -337,32 +255,19 @@ fn a_64_mib_exec_stream_arrives_intact_both_ways() {
     assert_eq!(out.stdout.len(), SIZE);
     assert_eq!(sha256_hex(&out.stdout), expected);
     // In: bytes made here, hashed in the container after stdin's EOF.
-    let data: Vec<u8> = (0..SIZE as u64)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    let data: Vec<u8> = (0..SIZE as u64).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let out = gate.run_stdin(&["exec", "-i", &c.name, "sha256sum"], &data);
-    assert_eq!(
-        ok_stdout(&out).split_whitespace().next(),
-        Some(sha256_hex(&data).as_str())
-    );
+    assert_eq!(ok_stdout(&out).split_whitespace().next(), Some(sha256_hex(&data).as_str()));
 }
 
 #[test]
 fn daemon_errors_pass_through() {
     let gate = Gate::start();
-    let out = gate.run(&[
-        "inspect",
-        "--type",
-        "container",
-        "no-such-container-execgate",
-    ]);
+    let out = gate.run(&["inspect", "--type", "container", "no-such-container-execgate"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("No such container"), "{err}");
     let out = gate.run(&["exec", "no-such-container-execgate", "true"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("No such container"),
-        "{err}"
-    );
+    assert!(!out.status.success() && err.contains("No such container"), "{err}");
 }

@@ -21,17 +21,9 @@ fn socket_gets_mode_and_group_and_live_sockets_are_not_stolen() {
     assert_eq!(meta.gid(), 1234);
     // No staging directory is left beside it.
     let parent = gate.socket.parent().expect("parent");
-    let leftovers: Vec<_> = std::fs::read_dir(parent)
-        .expect("readdir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name())
-        .collect();
-    assert!(
-        !leftovers
-            .iter()
-            .any(|n| n.to_string_lossy().ends_with(".tmp")),
-        "{leftovers:?}"
-    );
+    let leftovers: Vec<_> =
+        std::fs::read_dir(parent).expect("readdir").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().ends_with(".tmp")), "{leftovers:?}");
 
     let second = Command::new(env!("CARGO_BIN_EXE_execgate"))
         .arg("serve")
@@ -80,16 +72,9 @@ fn startup_logs_daemon_version_and_warns_about_an_open_daemon_socket() {
     let gate = Gate::start();
     let meta = std::fs::metadata(DOCKER_SOCK).expect("daemon socket");
     let log = gate.log_text();
-    assert!(
-        log.contains("Docker daemon reachable") && log.contains("api_version"),
-        "{log}"
-    );
+    assert!(log.contains("Docker daemon reachable") && log.contains("api_version"), "{log}");
     let exposed = meta.permissions().mode() & 0o077 != 0 || meta.uid() != 0;
-    assert_eq!(
-        log.contains("SECURITY: the daemon socket is reachable by more than root"),
-        exposed,
-        "{log}"
-    );
+    assert_eq!(log.contains("SECURITY: the daemon socket is reachable by more than root"), exposed, "{log}");
 }
 
 #[test]
@@ -101,12 +86,8 @@ fn json_logs_are_one_object_per_line() {
     let lines: Vec<_> = log.lines().collect();
     assert!(!lines.is_empty());
     for line in lines {
-        let value: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        assert!(
-            value["level"].is_string() && value["message"].is_string(),
-            "{line}"
-        );
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value["level"].is_string() && value["message"].is_string(), "{line}");
     }
 }
 
@@ -116,43 +97,23 @@ fn sigterm_lets_live_sessions_finish_then_exits_zero() {
     let c = Container::run("sigterm", &[]);
     let session = gate
         .docker()
-        .args([
-            "exec",
-            &c.name,
-            "sh",
-            "-c",
-            "echo started; sleep 2; echo finished",
-        ])
+        .args(["exec", &c.name, "sh", "-c", "echo started; sleep 2; echo finished"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("exec");
     // Wait until the session is streaming before the signal.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !gate
-        .log_text()
-        .lines()
-        .any(|l| l.contains("exec allowed") && l.contains("action=\"start\""))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "session never started: {}",
-            gate.log_text()
-        );
+    while !gate.log_text().lines().any(|l| l.contains("exec allowed") && l.contains("action=\"start\"")) {
+        assert!(Instant::now() < deadline, "session never started: {}", gate.log_text());
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
     let socket = gate.socket.clone();
-    Command::new("kill")
-        .args(["-TERM", &gate.pid().to_string()])
-        .status()
-        .expect("kill");
+    Command::new("kill").args(["-TERM", &gate.pid().to_string()]).status().expect("kill");
     // New connections are refused while the session drains.
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        std::os::unix::net::UnixStream::connect(&socket).is_err(),
-        "still accepting after SIGTERM"
-    );
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_err(), "still accepting after SIGTERM");
     let code = gate.wait_exit(Duration::from_secs(15));
     let out = session.wait_with_output().expect("exec output");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "started\nfinished\n");

@@ -8,16 +8,10 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{
-    Container, Gate, TempDir, create_exec_direct, raw_exchange, read_response, read_until,
-};
+use common::{Container, Gate, TempDir, create_exec_direct, raw_exchange, read_response, read_until};
 
 fn start_request(version_prefix: &str, exec_id: &str, body: &str, upgrade: bool) -> Vec<u8> {
-    let upgrade_headers = if upgrade {
-        "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-    } else {
-        ""
-    };
+    let upgrade_headers = if upgrade { "Connection: Upgrade\r\nUpgrade: tcp\r\n" } else { "" };
     format!(
         "POST {version_prefix}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n{upgrade_headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -49,11 +43,7 @@ fn stdout_of(stream: &[u8]) -> String {
 /// Reads the 101 head and returns whatever stream bytes came with it.
 fn expect_upgrade(stream: &mut UnixStream, request: &[u8]) -> Vec<u8> {
     let data = raw_exchange(stream, request, b"\r\n\r\n");
-    let split = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head")
-        + 4;
+    let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
     let head = String::from_utf8_lossy(&data[..split]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: tcp"), "{head}");
@@ -71,10 +61,8 @@ fn upgrade_then_half_close_delivers_all_output() {
         r#"{"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","cat; sleep 0.3; echo after-eof"]}"#,
     );
     let mut stream = gate.connect();
-    let mut got = expect_upgrade(
-        &mut stream,
-        &start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, true),
-    );
+    let mut got =
+        expect_upgrade(&mut stream, &start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, true));
     stream.write_all(b"typed line\n").expect("stdin");
     stream.shutdown(Shutdown::Write).expect("half-close");
     stream.read_to_end(&mut got).expect("read to EOF");
@@ -85,10 +73,7 @@ fn upgrade_then_half_close_delivers_all_output() {
 fn stdin_sent_with_the_request_head_is_not_lost() {
     let gate = Gate::start();
     let c = Container::run("eager", &[]);
-    let id = create_exec_direct(
-        &c.name,
-        r#"{"AttachStdin":true,"AttachStdout":true,"Cmd":["cat"]}"#,
-    );
+    let id = create_exec_direct(&c.name, r#"{"AttachStdin":true,"AttachStdout":true,"Cmd":["cat"]}"#);
     let mut stream = gate.connect();
     // Request and stdin in one write: hyper reads past the head, and those bytes
     // belong to the stream.
@@ -106,17 +91,12 @@ fn hijack_without_upgrade_headers_gets_a_clear_error() {
     let c = Container::run("noupgrade", &[]);
     let id = create_exec_direct(&c.name, r#"{"AttachStdout":true,"Cmd":["echo","x"]}"#);
     let mut stream = gate.connect();
-    stream
-        .write_all(&start_request("/v1.41", &id, r#"{"Detach":false}"#, false))
-        .expect("write");
+    stream.write_all(&start_request("/v1.41", &id, r#"{"Detach":false}"#, false)).expect("write");
     let (head, body) = read_response(&mut stream);
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
     let message: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let text = message["message"].as_str().expect("message");
-    assert!(
-        text.starts_with("execgate: exec start streams over a hijacked connection"),
-        "{text}"
-    );
+    assert!(text.starts_with("execgate: exec start streams over a hijacked connection"), "{text}");
 
     let attach = "POST /v1.41/containers/x/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n";
     stream.write_all(attach.as_bytes()).expect("write");
@@ -130,16 +110,12 @@ fn detached_start_without_upgrade_runs() {
     let c = Container::run("detach", &[]);
     let id = create_exec_direct(&c.name, r#"{"Cmd":["sh","-c","echo ran > /tmp/detached"]}"#);
     let mut stream = gate.connect();
-    stream
-        .write_all(&start_request("/v1.41", &id, r#"{"detach":true}"#, false))
-        .expect("write");
+    stream.write_all(&start_request("/v1.41", &id, r#"{"detach":true}"#, false)).expect("write");
     let (head, _) = read_response(&mut stream);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     for _ in 0..50 {
-        let out = common::direct_docker()
-            .args(["exec", &c.name, "cat", "/tmp/detached"])
-            .output()
-            .expect("exec");
+        let out =
+            common::direct_docker().args(["exec", &c.name, "cat", "/tmp/detached"]).output().expect("exec");
         if out.stdout == b"ran\n" {
             return;
         }
@@ -156,9 +132,7 @@ fn each_request_on_a_keep_alive_connection_is_classified() {
     let mut stream = gate.connect();
     // Two pipelined pings in one write, then an exec start on the same connection.
     stream
-        .write_all(
-            b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\nGET /v1.41/_ping HTTP/1.1\r\nHost: d\r\n\r\n",
-        )
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\nGET /v1.41/_ping HTTP/1.1\r\nHost: d\r\n\r\n")
         .expect("write");
     for _ in 0..2 {
         let (head, body) = read_response(&mut stream);
@@ -183,12 +157,7 @@ fn other_protocol_switches_are_bridged() {
     assert!(head.starts_with("http/1.1 101"), "{head}");
     // Here the daemon is the HTTP/2 *client* (the CLI serves the session): it
     // speaks first with the preface and its SETTINGS frame.
-    let mut got = data[data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("head")
-        + 4..]
-        .to_vec();
+    let mut got = data[data.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4..].to_vec();
     while got.len() < 24 + 9 {
         let mut buf = [0u8; 1024];
         let n = stream.read(&mut buf).expect("read");
@@ -198,9 +167,7 @@ fn other_protocol_switches_are_bridged() {
     assert_eq!(&got[..24], b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     assert_eq!(got[24 + 3], 0x4, "expected the daemon's SETTINGS frame");
     // The other direction: our SETTINGS frame must reach it, and it acknowledges.
-    stream
-        .write_all(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
-        .expect("settings");
+    stream.write_all(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00").expect("settings");
     let mut rest = got[24..].to_vec();
     loop {
         while rest.len() >= 9 {
@@ -223,28 +190,18 @@ fn other_protocol_switches_are_bridged() {
 #[test]
 fn http2_and_garbage_are_refused_not_hung() {
     let gate = Gate::start();
-    for request in [
-        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
-        b"\x16\x03\x01\x02\x00garbage\r\n\r\n",
-    ] {
+    for request in [&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], b"\x16\x03\x01\x02\x00garbage\r\n\r\n"] {
         let mut stream = gate.connect();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         stream.write_all(request).expect("write");
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out);
         let text = String::from_utf8_lossy(&out);
-        assert!(
-            out.is_empty() || text.starts_with("HTTP/1.1 4") || text.starts_with("HTTP/1.1 5"),
-            "{text}"
-        );
+        assert!(out.is_empty() || text.starts_with("HTTP/1.1 4") || text.starts_with("HTTP/1.1 5"), "{text}");
     }
     // The proxy is still serving.
     let mut stream = gate.connect();
-    stream
-        .write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
-        .expect("write");
+    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n").expect("write");
     assert!(read_response(&mut stream).0.starts_with("HTTP/1.1 200"));
 }
 
@@ -264,10 +221,7 @@ fn invalid_percent_encoding_is_a_bad_request() {
 fn oversized_exec_start_bodies_get_413() {
     let gate = Gate::start();
     let mut stream = gate.connect();
-    let body = format!(
-        "{{\"Detach\":false,\"Tty\":false{}}}",
-        " ".repeat(2 * 1024 * 1024)
-    );
+    let body = format!("{{\"Detach\":false,\"Tty\":false{}}}", " ".repeat(2 * 1024 * 1024));
     let request = start_request("/v1.41", "someid", &body, true);
     // The refusal may come before the whole body is written; ignore a broken pipe.
     let _ = stream.write_all(&request);
@@ -296,30 +250,21 @@ fn unreachable_daemon_gives_502_and_recovers() {
     let upstream = dir.path().join("daemon.sock");
     let gate = Gate::start_with(&upstream, &[]);
     let mut stream = gate.connect();
-    stream
-        .write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
-        .expect("write");
+    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n").expect("write");
     let (head, body) = read_response(&mut stream);
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
     let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let message = value["message"].as_str().expect("message");
     assert!(
-        message.starts_with(&format!(
-            "execgate: cannot reach the Docker daemon at {}: ",
-            upstream.display()
-        )),
+        message.starts_with(&format!("execgate: cannot reach the Docker daemon at {}: ", upstream.display())),
         "{message}"
     );
     let cli = gate.run(&["version"]);
-    assert!(
-        String::from_utf8_lossy(&cli.stderr).contains("execgate: cannot reach the Docker daemon")
-    );
+    assert!(String::from_utf8_lossy(&cli.stderr).contains("execgate: cannot reach the Docker daemon"));
 
     // The daemon "comes back" at that path; the same client connection recovers.
     std::os::unix::fs::symlink(common::DOCKER_SOCK, &upstream).expect("symlink");
-    stream
-        .write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
-        .expect("write");
+    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n").expect("write");
     let (head, body) = read_response(&mut stream);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body, b"OK");

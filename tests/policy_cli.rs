@@ -1,0 +1,177 @@
+//! Policies as users handle them: `execgate policy test|eval`, `--policy`
+//! loading rules, hot reload on SIGHUP, and the caller part of the input.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Container, DOCKER_SOCK, Gate, TempDir, ok_stdout};
+
+fn execgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_execgate")).args(args).output().expect("run execgate")
+}
+
+fn write_policy(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write policy");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    path
+}
+
+fn deny_command(cmd: &str) -> String {
+    format!(
+        "package execgate\nimport rego.v1\ndeny contains \"command {cmd} is blocked by the test policy\" if input.exec.Cmd[0] == \"{cmd}\"\n"
+    )
+}
+
+#[test]
+fn policy_test_runs_the_default_pack() {
+    let out = execgate(&["policy", "test", "policies"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("PASS execgate.test_root_user_is_denied"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn policy_test_reports_failures_and_exits_non_zero() {
+    let dir = TempDir::new("policytest");
+    write_policy(dir.path(), "p.rego", &deny_command("cat"));
+    write_policy(
+        dir.path(),
+        "p_test.rego",
+        "package execgate\nimport rego.v1\ntest_cat_denied if { count(deny) == 1 with input as {\"exec\": {\"Cmd\": [\"cat\"]}} }\ntest_wrong if { count(deny) == 1 with input as {\"exec\": {\"Cmd\": [\"ls\"]}} }\n",
+    );
+    let out = execgate(&["policy", "test", dir.path().to_str().expect("utf8")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("PASS execgate.test_cat_denied") && text.contains("FAIL execgate.test_wrong"),
+        "{text}"
+    );
+    assert!(text.contains("1 passed, 1 failed"), "{text}");
+}
+
+#[test]
+fn policy_eval_prints_the_decision() {
+    let dir = TempDir::new("eval");
+    let input = dir.path().join("input.json");
+    std::fs::write(&input, r#"{"exec":{"Privileged":true},"container":{"privileged":false,"cap_add":[]},"user":{"is_root":false}}"#)
+        .expect("input");
+    let out = execgate(&["policy", "eval", "--input", input.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json decision");
+    assert_eq!(decision["allowed"], false);
+    assert!(decision["deny"][0].as_str().expect("reason").contains("without --privileged"));
+    assert!(decision["policy_hash"].as_str().expect("hash").starts_with("sha256:"));
+}
+
+#[test]
+fn unsafe_or_incomplete_policies_are_refused_at_start() {
+    let dir = TempDir::new("unsafe");
+    let writable = write_policy(dir.path(), "p.rego", &deny_command("cat"));
+    std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let sock = dir.path().join("s.sock");
+    let out = execgate(&[
+        "serve",
+        "--listen",
+        sock.to_str().expect("utf8"),
+        "--policy",
+        writable.to_str().expect("utf8"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("writable by group or others"), "{err}");
+    assert!(!sock.exists(), "a refused policy must stop start-up before the socket exists");
+
+    let no_deny = write_policy(dir.path(), "q.rego", "package execgate\nallow := true\n");
+    let out = execgate(&[
+        "serve",
+        "--listen",
+        sock.to_str().expect("utf8"),
+        "--policy",
+        no_deny.to_str().expect("utf8"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("must define data.execgate.deny"), "{err}");
+
+    let broken = write_policy(dir.path(), "r.rego", "package execgate\ndeny contains msg if {\n");
+    let out =
+        execgate(&["policy", "eval", "--input", "/dev/null", "--policy", broken.to_str().expect("utf8")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("r.rego"), "{err}");
+}
+
+fn wait_for_log(gate: &Gate, needle: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gate.log_text().matches(needle).count() < count {
+        assert!(Instant::now() < deadline, "no {needle:?} in log:\n{}", gate.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sighup_swaps_the_policy_and_a_broken_one_keeps_the_last_good() {
+    common::require_daemon();
+    let dir = TempDir::new("reload");
+    let policy = write_policy(dir.path(), "p.rego", &deny_command("cat"));
+    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--policy", dir.path().to_str().expect("utf8")]);
+    let c = Container::run("reload", &[]);
+    let denied = |cmd: &str| {
+        let out = gate.run(&["exec", &c.name, cmd, "/etc/hostname"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (!out.status.success()).then_some(err)
+    };
+    assert!(denied("cat").is_some_and(|e| e.contains("command cat is blocked")));
+    assert!(denied("ls").is_none());
+
+    std::fs::write(&policy, deny_command("ls")).expect("rewrite");
+    Command::new("kill").args(["-HUP", &gate.pid().to_string()]).status().expect("kill");
+    wait_for_log(&gate, "policy reloaded", 1);
+    assert!(denied("cat").is_none());
+    assert!(denied("ls").is_some_and(|e| e.contains("command ls is blocked")));
+
+    std::fs::write(&policy, "package execgate\ndeny contains msg if {\n").expect("break");
+    Command::new("kill").args(["-HUP", &gate.pid().to_string()]).status().expect("kill");
+    wait_for_log(&gate, "policy reload failed", 1);
+    assert!(
+        denied("ls").is_some_and(|e| e.contains("command ls is blocked")),
+        "the last good policy stays in force"
+    );
+    assert!(denied("cat").is_none());
+}
+
+#[test]
+fn the_caller_is_in_the_input() {
+    common::require_daemon();
+    let dir = TempDir::new("caller");
+    write_policy(
+        dir.path(),
+        "p.rego",
+        "package execgate\nimport rego.v1\ndeny contains sprintf(\"caller=%s\", [json.marshal(input.caller)]) if input.exec.Cmd[0] == \"probe\"\n",
+    );
+    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--policy", dir.path().to_str().expect("utf8")]);
+    let c = Container::run("caller", &[]);
+    let out = gate.run(&["exec", &c.name, "probe"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let json_text = err.split("caller=").nth(1).expect("caller in message").trim();
+    let caller: serde_json::Value = serde_json::from_str(json_text).expect("caller json");
+    assert_eq!(caller["uid"], nix_uid());
+    assert!(caller["pid"].as_i64().is_some_and(|p| p > 0), "{caller}");
+    assert!(caller["exe"].as_str().is_some_and(|e| e.ends_with("/docker")), "{caller}");
+    let loginuid =
+        std::fs::read_to_string("/proc/self/loginuid").ok().and_then(|t| t.trim().parse::<u32>().ok());
+    match loginuid.filter(|&u| u != u32::MAX) {
+        Some(uid) => assert_eq!(caller["loginuid"], uid, "{caller}"),
+        None => assert!(caller["loginuid"].is_null(), "{caller}"),
+    }
+    ok_stdout(&gate.run(&["exec", &c.name, "true"]));
+}
+
+fn nix_uid() -> u32 {
+    let out = Command::new("id").arg("-u").output().expect("id");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("uid")
+}

@@ -146,11 +146,12 @@ fn policy_test(paths: &[PathBuf]) -> Result<ExitCode> {
 }
 
 fn policy_eval(input: &std::path::Path, paths: &[PathBuf]) -> Result<ExitCode> {
+    let set = policy::PolicySet::load(paths)?;
     let text = std::fs::read_to_string(input)
         .with_context(|| format!("failed to read input {}", input.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("input {} is not JSON", input.display()))?;
-    let decision = policy::PolicySet::load(paths)?.decide(&value);
+    let decision = set.decide(&value);
     let allowed = decision.allowed();
     let mut out = serde_json::to_value(&decision)?;
     out["allowed"] = serde_json::Value::Bool(allowed);

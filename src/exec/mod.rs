@@ -221,19 +221,21 @@ impl ExecGate {
             Ok(value) => value,
             Err(err) => serde_json::json!({ "unserializable": err.to_string() }),
         };
+        let started = std::time::Instant::now();
         let decision = self.policies.current().decide(&value);
+        let decision_us = started.elapsed().as_micros() as u64;
         let cmd = input.exec.cmd.as_deref().unwrap_or_default().join(" ");
         if decision.allowed() {
             info!(
                 action = input.action, exec_id, container = %input.container.name, user = %input.user.spec,
                 uid = input.user.uid, cmd, caller.uid = input.caller.uid, caller.pid = input.caller.pid,
-                warn = ?decision.warn, "exec allowed"
+                warn = ?decision.warn, decision_us, "exec allowed"
             );
         } else {
             warn!(
                 action = input.action, exec_id, container = %input.container.name, user = %input.user.spec,
                 uid = input.user.uid, cmd, caller.uid = input.caller.uid, caller.pid = input.caller.pid,
-                reasons = ?decision.deny, "exec denied"
+                reasons = ?decision.deny, decision_us, "exec denied"
             );
         }
         decision

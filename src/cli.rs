@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::exec::UserLookup;
 use crate::{logging, policy, serve};
 
 /// Top-level command line.
@@ -91,6 +92,11 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_POLICY", value_delimiter = ':')]
     policy: Vec<PathBuf>,
 
+    /// Where exec users are resolved from: the container's overlay root (what the
+    /// daemon reads), the daemon's archive API, or the first that works.
+    #[arg(long, env = "EXECGATE_USER_LOOKUP", value_enum, default_value = "auto")]
+    user_lookup: UserLookup,
+
     /// Runtime worker threads; 0 runs everything on one thread (lowest latency).
     #[arg(long, env = "EXECGATE_WORKERS", default_value = "0")]
     workers: usize,
@@ -119,6 +125,7 @@ pub fn run() -> Result<ExitCode> {
                 socket_gid: args.socket_group.as_deref().map(resolve_group).transpose()?,
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
                 policies: args.policy,
+                user_lookup: args.user_lookup,
             };
             let runtime = build_runtime(args.workers)?;
             runtime.block_on(serve::run(config))?;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::exec::ExecGate;
+use crate::exec::{ExecGate, UserLookup};
 use crate::listener::{Caller, Listener};
 use crate::policy::Policies;
 use crate::proxy::{Connection, Proxy};
@@ -43,6 +43,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Policy files or directories; empty means the built-in pack.
     pub policies: Vec<PathBuf>,
+    /// Where exec users are resolved from.
+    pub user_lookup: UserLookup,
 }
 
 /// Serves until SIGTERM or SIGINT, then drains; SIGHUP reloads the policy.
@@ -66,7 +68,8 @@ pub async fn run(config: Config) -> Result<()> {
     let connections = TaskTracker::new();
     let sessions = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let proxy = Arc::new(Proxy::new(upstream, ExecGate::new(policies.clone()), sessions.clone()));
+    let proxy =
+        Arc::new(Proxy::new(upstream, ExecGate::new(policies.clone(), config.user_lookup), sessions.clone()));
 
     loop {
         tokio::select! {

@@ -181,15 +181,22 @@ fn every_example_policy_passes_its_own_tests() {
     let mut examples: Vec<_> = std::fs::read_dir("policies/examples")
         .expect("examples dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "rego") && !p.to_string_lossy().ends_with("_test.rego"))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "rego") && !p.to_string_lossy().ends_with("_test.rego")
+        })
         .collect();
     examples.sort();
     assert!(examples.len() >= 5, "{examples:?}");
     for policy in examples {
-        let test = policy.with_file_name(format!("{}_test.rego", policy.file_stem().expect("stem").to_string_lossy()));
+        let test = policy
+            .with_file_name(format!("{}_test.rego", policy.file_stem().expect("stem").to_string_lossy()));
         let out = execgate(&["policy", "test", policy.to_str().expect("utf8"), test.to_str().expect("utf8")]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && text.contains("PASS") && !text.contains("FAIL"), "{}:\n{text}", policy.display());
+        assert!(
+            out.status.success() && text.contains("PASS") && !text.contains("FAIL"),
+            "{}:\n{text}",
+            policy.display()
+        );
     }
     // The example input is allowed by the default pack.
     let out = execgate(&["policy", "eval", "--input", "policies/examples/input.json"]);

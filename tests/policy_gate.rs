@@ -420,3 +420,55 @@ fn a_judged_exec_starts_detached_without_upgrade() {
     let (head, _) = request(&gate.socket, detached.as_bytes());
     assert_eq!(status(&head), 200, "{head}");
 }
+
+// ---- where users are resolved from ----
+
+#[test]
+fn a_bind_mounted_passwd_is_not_what_the_daemon_reads() {
+    let dir = common::TempDir::new("bindpasswd");
+    let passwd = dir.path().join("passwd");
+    // Inside the container this file says app is uid 0, but the daemon resolves
+    // users from the root filesystem without mounts: app stays 1000.
+    std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\napp:x:0:0::/:/bin/sh\n").expect("passwd");
+    let mount = format!("{}:/etc/passwd:ro", passwd.display());
+    let c = Container::run("bindpasswd", &["-v", &mount]);
+
+    let gate = Gate::start();
+    assert_eq!(ok_stdout(&gate.run(&["exec", "-u", "app", &c.name, "id", "-u"])), "1000\n");
+
+    // The archive API sees the mount, so it cannot be trusted for this file.
+    let archive = Gate::start_with(std::path::Path::new(DOCKER_SOCK), &["--user-lookup", "archive"]);
+    let out = archive.run(&["exec", "-u", "app", &c.name, "id", "-u"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("the mount at /etc/passwd covers it"), "{err}");
+}
+
+#[test]
+fn the_archive_lookup_resolves_like_the_rootfs() {
+    let gate = Gate::start_with(std::path::Path::new(DOCKER_SOCK), &["--user-lookup", "archive"]);
+    let c = Container::run("archive", &[]);
+    assert_eq!(ok_stdout(&gate.run(&["exec", &c.name, "id", "-u"])), "1000\n");
+    // passwd behind a symlink, with a uid-0 alias: followed inside the container.
+    ok_stdout(&direct_docker()
+        .args([
+            "exec",
+            "-u",
+            "root",
+            &c.name,
+            "sh",
+            "-c",
+            "mkdir -p /srv && cp /etc/passwd /srv/passwd && echo 'toor:x:0:0::/:/bin/sh' >> /srv/passwd && ln -sf ../srv/passwd /etc/passwd",
+        ])
+        .output()
+        .expect("relink"));
+    let out = gate.run(&["exec", "-u", "toor", &c.name, "id", "-u"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("\"toor\" resolves to uid 0"), "{err}");
+    assert_eq!(ok_stdout(&gate.run(&["exec", "-u", "app", &c.name, "id", "-u"])), "1000\n");
+    // The rootfs reader agrees.
+    let rootfs = Gate::start_with(std::path::Path::new(DOCKER_SOCK), &["--user-lookup", "rootfs"]);
+    let out = rootfs.run(&["exec", "-u", "toor", &c.name, "id", "-u"]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("\"toor\" resolves to uid 0")
+    );
+}

@@ -44,6 +44,9 @@ pub struct ContainerInfo {
     /// The overlay root the daemon reads `/etc/passwd` from, when it has one.
     #[serde(skip)]
     pub merged_dir: Option<PathBuf>,
+    /// Where the container's mounts sit (`Mounts[].Destination`).
+    #[serde(skip)]
+    pub mounts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +58,13 @@ struct RawContainer {
     host_config: RawHostConfig,
     state: RawState,
     graph_driver: Option<RawGraphDriver>,
+    mounts: Option<Vec<RawMount>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawMount {
+    destination: String,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +177,7 @@ pub async fn container(upstream: &Upstream, reference: &str) -> Result<Container
         cap_add: raw.host_config.cap_add.unwrap_or_default(),
         running: raw.state.running,
         merged_dir,
+        mounts: raw.mounts.unwrap_or_default().into_iter().map(|m| m.destination).collect(),
     })
 }
 

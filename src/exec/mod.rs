@@ -5,6 +5,7 @@
 //! body → context → policy → [`Permit`]. The proxy can forward an exec request
 //! only by way of a `Permit`, and only this module makes them.
 
+pub mod archive;
 pub mod body;
 pub mod context;
 pub mod create;
@@ -80,9 +81,21 @@ struct RequestInfo<'a> {
     api_version: Option<&'a str>,
 }
 
+/// Where the container's `/etc/passwd` and `/etc/group` are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserLookup {
+    /// The overlay root when execgate can see it, else the archive API.
+    Auto,
+    /// Only the overlay root (`GraphDriver.Data.MergedDir`).
+    Rootfs,
+    /// Only the daemon's archive API (refused where a mount covers the file).
+    Archive,
+}
+
 /// The exec gate shared by every connection.
 pub struct ExecGate {
     policies: Arc<Policies>,
+    lookup: UserLookup,
     judged: Mutex<Remembered>,
 }
 
@@ -93,9 +106,9 @@ struct Remembered {
 }
 
 impl ExecGate {
-    /// A gate judging with `policies`.
-    pub fn new(policies: Arc<Policies>) -> Self {
-        ExecGate { policies, judged: Mutex::new(Remembered::default()) }
+    /// A gate judging with `policies`, reading users as `lookup` says.
+    pub fn new(policies: Arc<Policies>, lookup: UserLookup) -> Self {
+        ExecGate { policies, lookup, judged: Mutex::new(Remembered::default()) }
     }
 
     /// Judges `POST /containers/{reference}/exec`.
@@ -116,7 +129,7 @@ impl ExecGate {
         require_running(&container)?;
         let effective_spec =
             if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
-        let user = effective_user(&container, &effective_spec).await?;
+        let user = self.effective_user(upstream, &container, &effective_spec).await?;
         let path = parts.uri.path().to_owned();
         let input = Input {
             action: "create",
@@ -184,7 +197,7 @@ impl ExecGate {
         }
         let container = context::container(upstream, &inspect.container_id).await?;
         require_running(&container)?;
-        let user = effective_user(&container, &inspect.process_config.user).await?;
+        let user = self.effective_user(upstream, &container, &inspect.process_config.user).await?;
         let config = match &judged {
             Some(judged) => judged.config.clone(),
             None => from_inspect(&inspect),
@@ -213,6 +226,55 @@ impl ExecGate {
             pending: None,
             start: Some(start),
         })
+    }
+
+    /// Resolves `spec` against the container's own passwd and group files.
+    async fn effective_user(
+        &self,
+        upstream: &Upstream,
+        container: &ContainerInfo,
+        spec: &str,
+    ) -> Result<EffectiveUser, ProxyError> {
+        let (passwd, group) = self.user_files(upstream, container).await?;
+        user::resolve(spec, &user::Files { passwd: passwd.as_deref(), group: group.as_deref() })
+            .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))
+    }
+
+    async fn user_files(
+        &self,
+        upstream: &Upstream,
+        container: &ContainerInfo,
+    ) -> Result<(Option<String>, Option<String>), ProxyError> {
+        let root =
+            container.merged_dir.clone().filter(|root| self.lookup != UserLookup::Archive && root.is_dir());
+        if let Some(root) = root {
+            let read = tokio::task::spawn_blocking(move || {
+                Ok::<_, std::io::Error>((
+                    rootfs::read(&root, "etc/passwd")?,
+                    rootfs::read(&root, "etc/group")?,
+                ))
+            });
+            return read
+                .await
+                .map_err(|e| {
+                    ProxyError::Denied(vec![format!("cannot read the container's user files: {e}")])
+                })?
+                .map_err(|e| {
+                    ProxyError::Denied(vec![format!(
+                        "cannot read the container's /etc/passwd or /etc/group: {e}"
+                    )])
+                });
+        }
+        if self.lookup == UserLookup::Rootfs {
+            return Err(ProxyError::Denied(vec![format!(
+                "cannot resolve users: container {} has no overlay root filesystem execgate can read \
+                 (try --user-lookup auto)",
+                container.name
+            )]));
+        }
+        let passwd = archive::read(upstream, container, "/etc/passwd").await?;
+        let group = archive::read(upstream, container, "/etc/group").await?;
+        Ok((passwd, group))
     }
 
     /// Evaluates the policy and logs the decision.
@@ -253,29 +315,6 @@ fn require_running(container: &ContainerInfo) -> Result<(), ProxyError> {
         context: format!("cannot exec in container {}", container.name),
         message: format!("Container {} is not running", container.id),
     })
-}
-
-/// Resolves `spec` against the container's own passwd and group files.
-async fn effective_user(container: &ContainerInfo, spec: &str) -> Result<EffectiveUser, ProxyError> {
-    let Some(root) = container.merged_dir.clone() else {
-        return Err(ProxyError::Denied(vec![format!(
-            "cannot resolve user {spec:?}: container {} has no overlay root filesystem execgate can read",
-            container.name
-        )]));
-    };
-    let files = tokio::task::spawn_blocking(move || {
-        let passwd = rootfs::read(&root, "etc/passwd")?;
-        let group = rootfs::read(&root, "etc/group")?;
-        Ok::<_, std::io::Error>((passwd, group))
-    })
-    .await
-    .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))?
-    .map_err(|e| {
-        ProxyError::Denied(vec![format!("cannot read the container's /etc/passwd or /etc/group: {e}")])
-    })?;
-    let (passwd, group) = files;
-    user::resolve(spec, &user::Files { passwd: passwd.as_deref(), group: group.as_deref() })
-        .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))
 }
 
 /// Checks that the exec about to start is the one judged at create.

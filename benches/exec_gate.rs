@@ -1,0 +1,186 @@
+//! Benchmark of the exec gate against a real Docker daemon: the time one policy
+//! decision takes (default pack, measured inside execgate and logged as
+//! `decision_us`), and the latency exec create adds through execgate — body
+//! decoding, container lookup, user resolution from the container's rootfs and
+//! the decision — side by side with the same request sent straight to the daemon.
+//!
+//! Run with `scripts/bench.sh` or `cargo bench --bench exec_gate` once
+//! `scripts/testbed.sh` has run. `EXECGATE_BENCH_CREATES` sets the number of
+//! creates per target (default 400).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const DAEMON: &str = "/var/run/docker.sock";
+const IMAGE: &str = "execgate-test/busybox:latest";
+
+/// One HTTP exchange on an open keep-alive connection; returns the status.
+fn exchange(stream: &mut UnixStream, request: &[u8], buf: &mut Vec<u8>) -> Result<u16> {
+    stream.write_all(request)?;
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            bail!("connection closed mid-response");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head) = response.parse(buf)? {
+            let len = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok())
+                .context("response without Content-Length")?;
+            if buf.len() >= head + len {
+                return Ok(response.code.unwrap_or(0));
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Gate {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start_gate() -> Result<Gate> {
+    let dir = std::env::temp_dir().join(format!("execgate-bench-gate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let socket = dir.join("gate.sock");
+    let log = dir.join("gate.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_execgate"))
+        .args(["serve", "--log-format", "json", "--listen"])
+        .arg(&socket)
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .context("failed to start execgate")?;
+    let gate = Gate { child, socket, log, dir };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&gate.socket).is_err() {
+        if Instant::now() > deadline {
+            bail!("execgate did not listen within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(gate)
+}
+
+fn run() -> Result<()> {
+    let creates: usize =
+        std::env::var("EXECGATE_BENCH_CREATES").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
+    UnixStream::connect(DAEMON)
+        .with_context(|| format!("no Docker daemon at {DAEMON}; run scripts/testbed.sh"))?;
+    let name = format!("execgate-bench-create-{}", std::process::id());
+    let status = Command::new("docker")
+        .args([
+            "-H",
+            &format!("unix://{DAEMON}"),
+            "run",
+            "-d",
+            "--user",
+            "app",
+            "--name",
+            &name,
+            IMAGE,
+            "sleep",
+            "600",
+        ])
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("could not start the benchmark container");
+    }
+    let result = measure(&name, creates);
+    let _ = Command::new("docker").args(["-H", &format!("unix://{DAEMON}"), "rm", "-f", &name]).output();
+    result
+}
+
+fn measure(container: &str, creates: usize) -> Result<()> {
+    let gate = start_gate()?;
+    let body = r#"{"User":"app","AttachStdout":true,"AttachStderr":true,"Cmd":["true"]}"#;
+    let request = format!(
+        "POST /v1.41/containers/{container}/exec HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut direct = UnixStream::connect(DAEMON)?;
+    let mut through = UnixStream::connect(&gate.socket)?;
+    let mut buf = Vec::new();
+    let (mut t_direct, mut t_gate) = (Vec::with_capacity(creates), Vec::with_capacity(creates));
+    for i in 0..creates + 20 {
+        // Interleaved so drift in the daemon (its exec table grows) hits both alike.
+        for (stream, times) in [(&mut direct, &mut t_direct), (&mut through, &mut t_gate)] {
+            let started = Instant::now();
+            let status = exchange(stream, request.as_bytes(), &mut buf)?;
+            let took = started.elapsed();
+            if status != 201 {
+                bail!("exec create answered {status}: {}", String::from_utf8_lossy(&buf));
+            }
+            if i >= 20 {
+                times.push(took);
+            }
+        }
+    }
+    t_direct.sort();
+    t_gate.sort();
+    let log = std::fs::read_to_string(&gate.log)?;
+    let mut decisions: Vec<u64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "exec allowed")
+        .filter_map(|v| v["decision_us"].as_u64())
+        .skip(20)
+        .collect();
+    decisions.sort_unstable();
+    if decisions.is_empty() {
+        bail!("execgate logged no decisions");
+    }
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let pick = |v: &[u64], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    println!("\nexec gate: {creates} exec creates per target, one keep-alive connection each, interleaved\n");
+    println!("| measure | p50 | p99 |");
+    println!("|---|---:|---:|");
+    println!(
+        "| policy decision, default pack (in execgate) | {} µs | {} µs |",
+        pick(&decisions, 0.5),
+        pick(&decisions, 0.99)
+    );
+    let (d50, d99) = (us(percentile(&t_direct, 0.5)), us(percentile(&t_direct, 0.99)));
+    let (g50, g99) = (us(percentile(&t_gate, 0.5)), us(percentile(&t_gate, 0.99)));
+    println!("| exec create, direct | {d50:.0} µs | {d99:.0} µs |");
+    println!("| exec create, through execgate | {g50:.0} µs | {g99:.0} µs |");
+    println!("| added by execgate | {:.0} µs | {:.0} µs |", g50 - d50, g99 - d99);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("exec_gate bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::audit::{self, AuditConfig, LogConfig, RecordMode};
 use crate::exec::UserLookup;
 use crate::{logging, policy, serve};
 
@@ -21,10 +22,33 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Listen on a Unix socket and proxy the Docker API to the daemon.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Work with policies offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Check and read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the hash chain, check recordings and anchors; exit non-zero on any break.
+    Verify {
+        /// The audit directory.
+        dir: PathBuf,
+        /// Anchor file to check against (default: DIR/anchors.jsonl when present).
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
+    /// List exec sessions, or print one session's records and transcript.
+    Show {
+        /// The audit directory.
+        dir: PathBuf,
+        /// Exec id (or a prefix of it).
+        #[arg(long = "exec")]
+        exec_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,6 +121,42 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_USER_LOOKUP", value_enum, default_value = "auto")]
     user_lookup: UserLookup,
 
+    /// Directory of the audit trail (log files, recordings, anchors).
+    #[arg(long, env = "EXECGATE_AUDIT_DIR", default_value = "/var/log/execgate")]
+    audit_dir: PathBuf,
+
+    /// Start a new audit log file past this size, in bytes (files also rotate daily).
+    #[arg(long, env = "EXECGATE_AUDIT_MAX_BYTES", default_value = "67108864")]
+    audit_max_bytes: u64,
+
+    /// Audit log files to keep; older ones and their recordings are deleted.
+    #[arg(long, env = "EXECGATE_AUDIT_RETAIN", default_value = "90")]
+    audit_retain: usize,
+
+    /// File the log's head hash is appended to; ship it off the host (default: AUDIT_DIR/anchors.jsonl).
+    #[arg(long, env = "EXECGATE_ANCHOR_FILE")]
+    anchor_file: Option<PathBuf>,
+
+    /// Seconds between anchors of the head hash while records keep coming.
+    #[arg(long, env = "EXECGATE_ANCHOR_INTERVAL", default_value = "60")]
+    anchor_interval: u64,
+
+    /// Do not send anchors to syslog (/dev/log).
+    #[arg(long, env = "EXECGATE_NO_SYSLOG")]
+    no_syslog: bool,
+
+    /// What session recordings keep: all streams, output only (no stdin), or nothing.
+    #[arg(long, env = "EXECGATE_RECORD", value_enum, default_value = "all")]
+    record: RecordMode,
+
+    /// Bytes of each session stored; the rest is counted, with a marker.
+    #[arg(long, env = "EXECGATE_RECORD_MAX_BYTES", default_value = "67108864")]
+    record_max_bytes: u64,
+
+    /// Env names whose values are redacted in records (case-insensitive substrings; repeatable).
+    #[arg(long = "redact-env", env = "EXECGATE_REDACT_ENV", value_delimiter = ',')]
+    redact_env: Vec<String>,
+
     /// Runtime worker threads; 0 runs everything on one thread (lowest latency).
     #[arg(long, env = "EXECGATE_WORKERS", default_value = "0")]
     workers: usize,
@@ -117,6 +177,7 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
+            let args = *args;
             let _log_guard = logging::init(args.log_format, &args.log_level, args.log_dir.as_deref())?;
             let config = serve::Config {
                 listen: args.listen,
@@ -126,6 +187,25 @@ pub fn run() -> Result<ExitCode> {
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
                 policies: args.policy,
                 user_lookup: args.user_lookup,
+                audit: AuditConfig {
+                    log: LogConfig {
+                        anchor_file: args
+                            .anchor_file
+                            .unwrap_or_else(|| audit::default_anchor_file(&args.audit_dir)),
+                        dir: args.audit_dir,
+                        max_bytes: args.audit_max_bytes,
+                        retain: args.audit_retain,
+                        anchor_interval: Duration::from_secs(args.anchor_interval.max(1)),
+                        syslog: !args.no_syslog,
+                    },
+                    record: args.record,
+                    record_cap: args.record_max_bytes,
+                    redact: if args.redact_env.is_empty() {
+                        audit::DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect()
+                    } else {
+                        args.redact_env
+                    },
+                },
             };
             let runtime = build_runtime(args.workers)?;
             runtime.block_on(serve::run(config))?;
@@ -133,6 +213,29 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Policy(PolicyCommand::Test { paths }) => policy_test(&paths),
         Command::Policy(PolicyCommand::Eval { input, policy }) => policy_eval(&input, &policy),
+        Command::Audit(AuditCommand::Verify { dir, anchor }) => {
+            match audit::verify::verify(&dir, anchor.as_deref()) {
+                Ok(r) => {
+                    println!(
+                        "ok: {} records in {} files, {} recording hashes, {} anchors; head seq {} {}",
+                        r.records, r.files, r.recordings, r.anchors, r.head_seq, r.head
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(broken) => {
+                    println!("BROKEN at {}: {}", broken.place, broken.reason);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Audit(AuditCommand::Show { dir, exec_id }) => {
+            let text = match exec_id {
+                Some(id) => audit::show::session(&dir, &id)?,
+                None => audit::show::list(&dir)?,
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub enum ProxyError {
     /// Policy (or a failure on the way to it) refused an exec.
     #[error("exec denied: {}", .0.join("; "))]
     Denied(Vec<String>),
+    /// The audit log cannot take the record an allowed exec needs.
+    #[error("audit log unavailable: {0}")]
+    AuditUnavailable(String),
     /// The daemon refused a lookup execgate made on the way to a decision.
     #[error("{context}: {message}")]
     Daemon {
@@ -72,6 +75,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) | ProxyError::UpgradeRequired { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
+            ProxyError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Daemon { status, .. } => *status,
         }
     }

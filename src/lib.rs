@@ -8,6 +8,7 @@
 //! [`error`]. The binary is a thin shell over [`cli::run`].
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod body;
 pub mod cli;
 mod error;

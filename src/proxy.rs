@@ -1,32 +1,42 @@
 //! One request's way through execgate: classify it, then relay it plainly,
-//! judge it as an exec, or bridge it as a hijacked stream.
+//! judge it as an exec, or bridge it as a hijacked (and recorded) stream.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode, Version, header};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use crate::audit::{Audit, Counts, EndReason, SessionEnd};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
-use crate::exec::context::CallerInfo;
-use crate::exec::{ExecGate, Judged, body::check_framing};
+use crate::exec::context::{self, CallerInfo};
+use crate::exec::{ExecGate, Judged, StartPlan, body::check_framing};
 use crate::listener::Caller;
 use crate::route::{self, Route};
-use crate::tunnel;
+use crate::tunnel::{self, Ending, Transfer};
 use crate::upstream::{Pinned, Upstream};
 
 /// Largest exec create answer execgate reads to learn the new exec's id.
 const MAX_CREATE_ANSWER: usize = 64 * 1024;
+/// How often a running exec is asked whether it has ended.
+const EXIT_POLL: Duration = Duration::from_millis(500);
 
 /// What every connection shares.
 pub struct Proxy {
     upstream: Upstream,
     exec: ExecGate,
+    audit: Audit,
     sessions: TaskTracker,
+    /// Cancelled on a stop signal: watchers of detached execs end their records.
+    stopping: CancellationToken,
+    /// Cancelled when the grace period is over: live streams are cut.
+    cut: CancellationToken,
 }
 
 /// State of one client connection.
@@ -48,11 +58,22 @@ impl Connection {
     }
 }
 
+/// The shutdown signals a [`Proxy`] obeys.
+pub struct Lifecycle {
+    /// Hijacked sessions and exec watchers, so shutdown can wait for them.
+    pub sessions: TaskTracker,
+    /// Cancelled on a stop signal.
+    pub stopping: CancellationToken,
+    /// Cancelled when the grace period is over.
+    pub cut: CancellationToken,
+}
+
 impl Proxy {
-    /// A proxy towards `upstream` judging execs with `exec`; hijacked sessions
-    /// are tracked in `sessions` so shutdown can wait for them.
-    pub fn new(upstream: Upstream, exec: ExecGate, sessions: TaskTracker) -> Self {
-        Proxy { upstream, exec, sessions }
+    /// A proxy towards `upstream` judging execs with `exec` and recording
+    /// sessions in `audit`.
+    pub fn new(upstream: Upstream, exec: ExecGate, audit: Audit, lifecycle: Lifecycle) -> Self {
+        let Lifecycle { sessions, stopping, cut } = lifecycle;
+        Proxy { upstream, exec, audit, sessions, stopping, cut }
     }
 
     /// Answers one request; failures become Docker-style error responses here.
@@ -82,14 +103,20 @@ impl Proxy {
         let request = request.map(|b| b.boxed());
         match route {
             Route::Other => self.relay(conn, request, upgrade).await,
-            Route::Attach { .. } if upgrade => self.relay_upgradable(request).await,
+            Route::Attach { .. } if upgrade => self.relay_upgradable(request, None).await,
             Route::Attach { .. } => Err(ProxyError::UpgradeRequired { what: "attach" }),
+            Route::ExecResize { exec_id } => {
+                if let Some((width, height)) = terminal_size(request.uri().query()) {
+                    self.audit.recorder().resize(&exec_id, width, height).await;
+                }
+                self.relay(conn, request, upgrade).await
+            }
             Route::ExecCreate { container, version } => {
                 let permit = self
                     .exec
                     .create(&self.upstream, conn.caller_info(), request, &container, version.as_deref())
                     .await?;
-                let (request, judged) = permit.into_parts();
+                let (request, judged) = permit.into_create();
                 let response = conn.pinned.send(&self.upstream, request).await?;
                 match judged {
                     Some(judged) if response.status() == StatusCode::CREATED => {
@@ -103,12 +130,18 @@ impl Proxy {
                     .exec
                     .start(&self.upstream, conn.caller_info(), request, &exec_id, version.as_deref())
                     .await?;
-                let detach = permit.start.is_some_and(|s| s.detach);
-                let (request, _) = permit.into_parts();
-                match (detach, upgrade) {
-                    (true, _) => self.relay(conn, request, upgrade).await,
-                    (false, true) => self.relay_upgradable(request).await,
-                    (false, false) => Err(ProxyError::UpgradeRequired { what: "exec start" }),
+                let (request, plan) = permit.into_start();
+                let Some(plan) = plan else {
+                    return Err(ProxyError::Denied(vec!["exec start without a session plan".into()]));
+                };
+                match (plan.start.detach, upgrade) {
+                    (true, _) => self.start_detached(conn, request, plan, upgrade).await,
+                    (false, true) => self.relay_upgradable(request, Some(plan)).await,
+                    (false, false) => {
+                        self.end_unstarted(plan, "the client did not ask to upgrade the connection".into())
+                            .await;
+                        Err(ProxyError::UpgradeRequired { what: "exec start" })
+                    }
                 }
             }
         }
@@ -152,38 +185,194 @@ impl Proxy {
         upgrade: bool,
     ) -> Result<Response<Body>, ProxyError> {
         if upgrade {
-            return self.relay_upgradable(request).await;
+            return self.relay_upgradable(request, None).await;
         }
         let response = conn.pinned.send(&self.upstream, request).await?;
         Ok(response.map(|b| b.boxed()))
     }
 
+    /// A detached start: no stream to record; a watcher records the exit code
+    /// once the process ends.
+    async fn start_detached(
+        &self,
+        conn: &Connection,
+        request: Request<Body>,
+        plan: StartPlan,
+        upgrade: bool,
+    ) -> Result<Response<Body>, ProxyError> {
+        let response = match self.relay(conn, request, upgrade).await {
+            Ok(response) => response,
+            Err(err) => {
+                self.end_unstarted(plan, err.to_string()).await;
+                return Err(err);
+            }
+        };
+        if response.status().is_success() {
+            let watcher = self.watcher();
+            self.sessions.spawn(async move {
+                let exit_code = watcher.wait_exit(&plan.exec_id).await;
+                let reason = if exit_code.is_some() { EndReason::Detached } else { EndReason::ProxyShutdown };
+                watcher.end(plan, reason, exit_code, Counts::default(), None, false).await;
+            });
+        } else {
+            self.end_unstarted(plan, format!("the daemon answered {}", response.status())).await;
+        }
+        Ok(response)
+    }
+
     /// Sends a request on a fresh daemon connection and, when the daemon switches
-    /// protocols, bridges the two upgraded connections in a tracked task.
-    async fn relay_upgradable(&self, mut request: Request<Body>) -> Result<Response<Body>, ProxyError> {
+    /// protocols, bridges the two upgraded connections in a tracked task —
+    /// recording it when it is an exec session.
+    async fn relay_upgradable(
+        &self,
+        mut request: Request<Body>,
+        plan: Option<StartPlan>,
+    ) -> Result<Response<Body>, ProxyError> {
         // Taken before the request moves upstream: only the server side's handle
         // can complete the client's upgrade once the 101 has been written.
         let client_upgrade = hyper::upgrade::on(&mut request);
-        let mut sender = self.upstream.upgradable().await?;
-        let mut response = sender.send_request(request).await.map_err(|e| ProxyError::Upstream {
-            socket: self.upstream.socket().to_owned(),
-            source: e.into(),
-        })?;
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let daemon_upgrade = hyper::upgrade::on(&mut response);
-            self.sessions.spawn(async move {
-                let (client, daemon) = match tokio::try_join!(client_upgrade, daemon_upgrade) {
-                    Ok(pair) => pair,
-                    Err(err) => return warn!(error = %err, "upgrade did not complete"),
-                };
-                match tunnel::bridge(client, daemon).await {
-                    Ok(t) => debug!(to_daemon = t.to_daemon, to_client = t.to_client, "stream closed"),
-                    Err(err) => debug!(error = %err, "stream ended with an error"),
+        let sent = async {
+            let mut sender = self.upstream.upgradable().await?;
+            sender.send_request(request).await.map_err(|e| ProxyError::Upstream {
+                socket: self.upstream.socket().to_owned(),
+                source: e.into(),
+            })
+        };
+        let mut response = match sent.await {
+            Ok(response) => response,
+            Err(err) => {
+                if let Some(plan) = plan {
+                    self.end_unstarted(plan, err.to_string()).await;
                 }
-            });
+                return Err(err);
+            }
+        };
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(plan) = plan {
+                self.end_unstarted(plan, format!("the daemon answered {}", response.status())).await;
+            }
+            return Ok(response.map(|b| b.boxed()));
         }
+        let daemon_upgrade = hyper::upgrade::on(&mut response);
+        let watcher = self.watcher();
+        self.sessions.spawn(async move {
+            let taps = plan.as_ref().and_then(|p| p.session.as_ref().map(|s| s.taps(p.start.tty)));
+            let bridged = async {
+                let (client, daemon) =
+                    tokio::try_join!(client_upgrade, daemon_upgrade).map_err(std::io::Error::other)?;
+                tunnel::bridge(client, daemon, taps).await
+            };
+            let outcome = tokio::select! {
+                outcome = bridged => Some(outcome),
+                () = watcher.cut.cancelled() => None,
+            };
+            match plan {
+                Some(plan) => watcher.end_session(plan, outcome).await,
+                None => debug!(?outcome, "stream closed"),
+            }
+        });
         Ok(response.map(|b| b.boxed()))
     }
+
+    /// Records the end of a start that never became a session.
+    async fn end_unstarted(&self, plan: StartPlan, detail: String) {
+        self.watcher().end(plan, EndReason::DaemonError, None, Counts::default(), Some(detail), false).await;
+    }
+
+    fn watcher(&self) -> Watcher {
+        Watcher {
+            upstream: self.upstream.clone(),
+            audit: self.audit.clone(),
+            stopping: self.stopping.clone(),
+            cut: self.cut.clone(),
+        }
+    }
+}
+
+/// What a session task needs once its request handler has returned.
+struct Watcher {
+    upstream: Upstream,
+    audit: Audit,
+    stopping: CancellationToken,
+    cut: CancellationToken,
+}
+
+impl Watcher {
+    /// Classifies how a bridged session ended and records it.
+    async fn end_session(&self, plan: StartPlan, outcome: Option<std::io::Result<Transfer>>) {
+        let inspect = context::exec(&self.upstream, &plan.exec_id).await;
+        let running = inspect.as_ref().is_ok_and(|i| i.running);
+        let (reason, detail) = match (&outcome, &inspect) {
+            (None, _) => (EndReason::ProxyShutdown, None),
+            (Some(Err(err)), _) => (EndReason::DaemonError, Some(err.to_string())),
+            (Some(Ok(t)), _) if t.ending == Ending::DaemonGone => (EndReason::DaemonError, None),
+            (Some(Ok(_)), Err(err)) => (EndReason::DaemonError, Some(err.to_string())),
+            (Some(Ok(t)), Ok(_)) if t.ending == Ending::ClientGone => (EndReason::ClientHangup, None),
+            // The daemon closed the stream while the process runs on: detach keys.
+            (Some(Ok(_)), Ok(_)) if running => (EndReason::Detached, None),
+            (Some(Ok(_)), Ok(_)) => (EndReason::Exited, None),
+        };
+        let exit_code = match (&inspect, reason) {
+            (Ok(i), _) if !i.running => i.exit_code,
+            (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(&plan.exec_id).await,
+            _ => None,
+        };
+        self.end(plan, reason, exit_code, Counts::default(), detail, true).await;
+    }
+
+    /// Polls the exec until it ends; `None` when execgate stops first or the
+    /// daemon cannot tell.
+    async fn wait_exit(&self, exec_id: &str) -> Option<i64> {
+        loop {
+            match context::exec(&self.upstream, exec_id).await {
+                Ok(i) if !i.running => return i.exit_code,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(EXIT_POLL) => {}
+                () = self.stopping.cancelled() => return None,
+            }
+        }
+    }
+
+    async fn end(
+        &self,
+        mut plan: StartPlan,
+        reason: EndReason,
+        exit_code: Option<i64>,
+        counts: Counts,
+        detail: Option<String>,
+        output_captured: bool,
+    ) {
+        let (recording, counts) = match plan.session.take() {
+            Some(session) => session.finish().await,
+            None => (None, counts),
+        };
+        let end = SessionEnd {
+            reason,
+            exit_code,
+            duration: plan.started.elapsed(),
+            counts,
+            output_captured,
+            recording,
+            detail,
+        };
+        self.audit.exec_end(&plan.facts, end).await;
+    }
+}
+
+/// `h` and `w` of a resize query, as `(width, height)`.
+fn terminal_size(query: Option<&str>) -> Option<(u64, u64)> {
+    let (mut width, mut height) = (None, None);
+    for pair in query?.split('&') {
+        match pair.split_once('=') {
+            Some(("w", v)) => width = v.parse().ok(),
+            Some(("h", v)) => height = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((width?, height?))
 }
 
 /// Whether the client asked to switch protocols. Only HTTP/1.1 can: hyper would

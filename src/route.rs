@@ -27,6 +27,11 @@ pub enum Route {
         /// The API version prefix, decoded, when the path had one.
         version: Option<String>,
     },
+    /// `POST /exec/{id}/resize`: a terminal resize of a live exec (recorded).
+    ExecResize {
+        /// The exec id.
+        exec_id: String,
+    },
     /// `POST /containers/{name}/attach`: hijacks the connection to a container's stdio.
     Attach {
         /// The container reference.
@@ -57,6 +62,9 @@ pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
     }
     if let Some(id) = between(rest, "/exec/", "/start") {
         return Ok(Route::ExecStart { exec_id: id.to_owned(), version });
+    }
+    if let Some(id) = between(rest, "/exec/", "/resize") {
+        return Ok(Route::ExecResize { exec_id: id.to_owned() });
     }
     if let Some(name) = between(rest, "/containers/", "/attach") {
         return Ok(Route::Attach { container: name.to_owned() });
@@ -179,7 +187,7 @@ mod tests {
         assert_eq!(post("/containers/create"), Route::Other);
         assert_eq!(post("/v/containers/web/exec"), Route::Other);
         assert_eq!(post("/vx1/containers/web/exec"), Route::Other);
-        assert_eq!(post("/exec/a/resize"), Route::Other);
+        assert_eq!(post("/exec/a/resize"), Route::ExecResize { exec_id: "a".into() });
     }
 
     #[test]

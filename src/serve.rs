@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::audit::{Audit, AuditConfig};
 use crate::exec::{ExecGate, UserLookup};
 use crate::listener::{Caller, Listener};
 use crate::policy::Policies;
-use crate::proxy::{Connection, Proxy};
+use crate::proxy::{Connection, Lifecycle, Proxy};
 use crate::upstream::Upstream;
 
 /// How long a client may take to send a request head, idle keep-alive included.
@@ -27,6 +28,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 /// serving: the CLI reads the exit code (`GET /exec/{id}/json`) on its
 /// keep-alive connection right after the stream closes.
 const DRAIN_LINGER: Duration = Duration::from_secs(1);
+
+/// How long cut sessions get to record their end.
+const CUT_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct Config {
     pub policies: Vec<PathBuf>,
     /// Where exec users are resolved from.
     pub user_lookup: UserLookup,
+    /// The audit trail.
+    pub audit: AuditConfig,
 }
 
 /// Serves until SIGTERM or SIGINT, then drains; SIGHUP reloads the policy.
@@ -58,6 +64,11 @@ pub async fn run(config: Config) -> Result<()> {
     let current = policies.current();
     info!(policy_hash = current.hash(), files = ?current.names(), "policy loaded");
 
+    // The audit trail opens before anything is served: a predecessor's
+    // unfinished sessions are closed in it first.
+    let (audit, audit_thread) = Audit::open(config.audit.clone()).await?;
+    info!(dir = %config.audit.log.dir.display(), record = ?config.audit.record, "audit trail open");
+
     let upstream = Upstream::new(config.upstream.clone());
     upstream.warn_if_exposed();
     upstream.log_version().await;
@@ -68,8 +79,21 @@ pub async fn run(config: Config) -> Result<()> {
     let connections = TaskTracker::new();
     let sessions = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let proxy =
-        Arc::new(Proxy::new(upstream, ExecGate::new(policies.clone(), config.user_lookup), sessions.clone()));
+    let stopping = CancellationToken::new();
+    let cut = CancellationToken::new();
+    let lifecycle = Lifecycle { sessions: sessions.clone(), stopping: stopping.clone(), cut: cut.clone() };
+    let exec = ExecGate::new(policies.clone(), config.user_lookup, audit.clone());
+    let proxy = Arc::new(Proxy::new(upstream, exec, audit.clone(), lifecycle));
+    let ticker = tokio::spawn({
+        let recorder = audit.recorder().clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                recorder.tick();
+            }
+        }
+    });
 
     loop {
         tokio::select! {
@@ -92,7 +116,15 @@ pub async fn run(config: Config) -> Result<()> {
 
     listener.remove();
     drop(listener);
-    drain(&connections, &sessions, &shutdown, config.shutdown_grace).await;
+    stopping.cancel();
+    drain(&connections, &sessions, &shutdown, &cut, config.shutdown_grace).await;
+    ticker.abort();
+    audit.log().anchor("shutdown").await;
+    drop(proxy);
+    drop(audit);
+    // The writer ends once the last handle is gone (the recorder thread holds
+    // one until its queue closes); it anchors the head as it goes.
+    let _ = tokio::task::spawn_blocking(move || audit_thread.join()).await;
     info!("execgate stopped");
     Ok(())
 }
@@ -115,6 +147,7 @@ async fn drain(
     connections: &TaskTracker,
     sessions: &TaskTracker,
     shutdown: &CancellationToken,
+    cut: &CancellationToken,
     grace: Duration,
 ) {
     let deadline = tokio::time::Instant::now() + grace;
@@ -126,6 +159,10 @@ async fn drain(
     let finished = tokio::time::timeout_at(deadline, sessions.wait()).await.is_ok();
     if finished {
         tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + DRAIN_LINGER)).await;
+    } else {
+        // Cut sessions still write their exec.end (reason proxy_shutdown).
+        cut.cancel();
+        let _ = tokio::time::timeout(CUT_WAIT, sessions.wait()).await;
     }
     shutdown.cancel();
     let closed = tokio::time::timeout_at(deadline, connections.wait()).await.is_ok();

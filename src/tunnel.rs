@@ -1,9 +1,10 @@
-//! Bridges a hijacked client connection to the daemon's, byte for byte.
+//! Bridges a hijacked client connection to the daemon's, byte for byte, and
+//! tees what crosses it to the session recorder.
 //!
 //! Two one-way pumps rather than `copy_bidirectional` because each direction's end
 //! matters on its own: when the client ends stdin (`CloseWrite`), the daemon must
 //! see EOF while its remaining output still flows back; the session is over only
-//! when both directions are.
+//! when both directions are, and which side failed says how it ended.
 
 use std::io;
 
@@ -13,29 +14,64 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+use crate::audit::recording::Tap;
+
 /// Read size of each pump: large enough that a bulk stream costs few syscalls.
 const CHUNK: usize = 64 * 1024;
 
-/// Bytes carried each way over one bridged session.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// How a bridged session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Both sides closed their directions cleanly.
+    Closed,
+    /// The client's connection failed (it went away).
+    ClientGone,
+    /// The daemon's connection failed.
+    DaemonGone,
+}
+
+/// What one bridged session carried, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
     /// Client → daemon (stdin).
     pub to_daemon: u64,
     /// Daemon → client (output).
     pub to_client: u64,
+    /// How it ended.
+    pub ending: Ending,
 }
 
-/// Runs the bridge until both directions have ended.
-pub async fn bridge(client: Upgraded, daemon: Upgraded) -> io::Result<Transfer> {
+/// A pump failure, by the side whose socket failed.
+#[derive(Debug)]
+enum PumpError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Runs the bridge until both directions have ended. `taps` (client→daemon,
+/// daemon→client) see every byte before it is forwarded.
+pub async fn bridge(client: Upgraded, daemon: Upgraded, taps: Option<(Tap, Tap)>) -> io::Result<Transfer> {
     let (client, client_pending) = into_stream(client)?;
     let (daemon, daemon_pending) = into_stream(daemon)?;
     let (client_read, client_write) = client.into_split();
     let (daemon_read, daemon_write) = daemon.into_split();
+    let (up_tap, down_tap) = taps.unzip();
     let (up, down) = tokio::join!(
-        pump(client_pending, client_read, daemon_write),
-        pump(daemon_pending, daemon_read, client_write),
+        pump(client_pending, client_read, daemon_write, up_tap),
+        pump(daemon_pending, daemon_read, client_write, down_tap),
     );
-    Ok(Transfer { to_daemon: up?, to_client: down? })
+    for (direction, result) in [("client to daemon", &up), ("daemon to client", &down)] {
+        if let Err(PumpError::Read(err) | PumpError::Write(err)) = result {
+            tracing::debug!(direction, error = %err, "stream pump failed");
+        }
+    }
+    let ending = match (&up, &down) {
+        (_, Err(PumpError::Read(_))) | (Err(PumpError::Write(_)), _) => Ending::DaemonGone,
+        (Err(PumpError::Read(_)), _) | (_, Err(PumpError::Write(_))) => Ending::ClientGone,
+        _ => Ending::Closed,
+    };
+    let bytes = |r: &Result<u64, PumpError>| r.as_ref().map_or(0, |n| *n);
+    Ok(Transfer { to_daemon: bytes(&up), to_client: bytes(&down), ending })
 }
 
 /// Recovers the Unix stream under an upgrade, with the bytes hyper had already
@@ -47,23 +83,31 @@ fn into_stream(upgraded: Upgraded) -> io::Result<(UnixStream, Bytes)> {
     }
 }
 
-/// Copies `pending` then everything from `from` into `to`; on EOF shuts down
-/// `to`'s write side so the peer sees the half-close. Returns bytes copied.
+/// Copies `pending` then everything from `from` into `to`, showing each chunk
+/// to `tap` first; on EOF shuts down `to`'s write side so the peer sees the
+/// half-close. Returns bytes copied.
 async fn pump(
     pending: Bytes,
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
-) -> io::Result<u64> {
+    mut tap: Option<Tap>,
+) -> Result<u64, PumpError> {
     let mut total = pending.len() as u64;
-    to.write_all(&pending).await?;
+    if let Some(tap) = tap.as_mut() {
+        tap.observe(&pending).await;
+    }
+    to.write_all(&pending).await.map_err(PumpError::Write)?;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = from.read(&mut buf).await?;
+        let n = from.read(&mut buf).await.map_err(PumpError::Read)?;
         if n == 0 {
-            to.shutdown().await?;
+            to.shutdown().await.map_err(PumpError::Write)?;
             return Ok(total);
         }
-        to.write_all(&buf[..n]).await?;
+        if let Some(tap) = tap.as_mut() {
+            tap.observe(&buf[..n]).await;
+        }
+        to.write_all(&buf[..n]).await.map_err(PumpError::Write)?;
         total += n as u64;
     }
 }
@@ -76,12 +120,12 @@ mod tests {
     async fn pump_forwards_pending_bytes_first_and_half_closes() {
         let (mut source, from) = tokio::io::duplex(16);
         let (to, mut sink) = tokio::io::duplex(1024);
-        let task = tokio::spawn(pump(Bytes::from_static(b"early:"), from, to));
+        let task = tokio::spawn(pump(Bytes::from_static(b"early:"), from, to, None));
         source.write_all(b"late").await.expect("write");
         drop(source);
         let mut out = Vec::new();
         sink.read_to_end(&mut out).await.expect("read to EOF");
         assert_eq!(out, b"early:late");
-        assert_eq!(task.await.expect("join").expect("pump"), 10);
+        assert!(matches!(task.await.expect("join"), Ok(10)));
     }
 }

@@ -26,7 +26,9 @@ use tracing::{debug, info, warn};
 use crate::body::Body;
 use crate::error::{ProxyError, UpstreamCause};
 
-/// The daemon's socket, and how to open connections to it.
+/// The daemon's socket, and how to open connections to it. Clones share the
+/// control pool.
+#[derive(Clone)]
 pub struct Upstream {
     socket: PathBuf,
     control: Client<UnixConnector, Empty<Bytes>>,

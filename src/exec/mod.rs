@@ -16,12 +16,15 @@ pub mod user;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::{Request, StatusCode, Uri};
 use serde::Serialize;
+use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use crate::audit::{self, Audit, Session, recording::Header};
 use crate::body::{self as http_body, Body};
 use crate::error::ProxyError;
 use crate::policy::{Decision, Policies};
@@ -36,25 +39,47 @@ use user::EffectiveUser;
 const REMEMBERED: usize = 16 * 1024;
 
 /// Permission to forward one exec request, carrying the canonical request that
-/// was judged. Only [`ExecGate`] makes them.
+/// was judged. Only [`ExecGate`] makes them, and only once the decision is
+/// durable in the audit log.
 pub struct Permit {
     request: Request<Body>,
     /// For a create: what to remember once the daemon answers with the exec id.
     pending: Option<Judged>,
-    /// For a start: the decoded start body.
-    pub start: Option<StartConfig>,
+    /// For a start: the session about to run.
+    plan: Option<StartPlan>,
 }
 
 impl Permit {
-    /// The request to forward.
-    pub fn into_parts(self) -> (Request<Body>, Option<Judged>) {
+    /// The request to forward, and what to remember once a create succeeds.
+    pub fn into_create(self) -> (Request<Body>, Option<Judged>) {
         (self.request, self.pending)
     }
+
+    /// The request to forward, and the session it starts.
+    pub fn into_start(self) -> (Request<Body>, Option<StartPlan>) {
+        (self.request, self.plan)
+    }
+}
+
+/// An allowed exec start: what its `exec.end` will need.
+pub struct StartPlan {
+    /// The exec.
+    pub exec_id: String,
+    /// The facts every record of this exec carries.
+    pub facts: Value,
+    /// The decoded start body.
+    pub start: StartConfig,
+    /// The recording, for an attached start.
+    pub session: Option<Session>,
+    /// When it was allowed.
+    pub started: Instant,
 }
 
 /// An exec execgate judged at create, kept to check it again at start.
 #[derive(Debug, Clone)]
 pub struct Judged {
+    /// Seq of the `exec.create` record, linked from the start's.
+    create_seq: u64,
     container_id: String,
     config: ExecConfig,
     /// The spec the daemon will resolve: the exec's user or the container's default.
@@ -71,13 +96,13 @@ struct Input<'a> {
     container: &'a ContainerInfo,
     user: &'a EffectiveUser,
     caller: &'a CallerInfo,
-    request: RequestInfo<'a>,
+    request: &'a RequestInfo<'a>,
 }
 
 #[derive(Serialize)]
 struct RequestInfo<'a> {
-    method: &'a str,
-    path: &'a str,
+    method: String,
+    path: String,
     api_version: Option<&'a str>,
 }
 
@@ -96,6 +121,7 @@ pub enum UserLookup {
 pub struct ExecGate {
     policies: Arc<Policies>,
     lookup: UserLookup,
+    audit: Audit,
     judged: Mutex<Remembered>,
 }
 
@@ -106,9 +132,10 @@ struct Remembered {
 }
 
 impl ExecGate {
-    /// A gate judging with `policies`, reading users as `lookup` says.
-    pub fn new(policies: Arc<Policies>, lookup: UserLookup) -> Self {
-        ExecGate { policies, lookup, judged: Mutex::new(Remembered::default()) }
+    /// A gate judging with `policies`, reading users as `lookup` says and
+    /// recording every decision in `audit`.
+    pub fn new(policies: Arc<Policies>, lookup: UserLookup, audit: Audit) -> Self {
+        ExecGate { policies, lookup, audit, judged: Mutex::new(Remembered::default()) }
     }
 
     /// Judges `POST /containers/{reference}/exec`.
@@ -125,12 +152,25 @@ impl ExecGate {
         let bytes = body::read(&parts.headers, body, "exec create").await?;
         let config = ExecConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
-        let container = context::container(upstream, reference).await?;
-        require_running(&container)?;
-        let effective_spec =
-            if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
-        let user = self.effective_user(upstream, &container, &effective_spec).await?;
         let path = parts.uri.path().to_owned();
+        let request_info =
+            RequestInfo { method: parts.method.as_str().to_owned(), path, api_version: version };
+        let context = async {
+            let container = context::container(upstream, reference).await?;
+            require_running(&container)?;
+            let effective_spec =
+                if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
+            let user = self.effective_user(upstream, &container, &effective_spec).await?;
+            Ok::<_, ProxyError>((container, user))
+        };
+        let (container, user) = match context.await {
+            Ok(found) => found,
+            Err(err) => {
+                return Err(self
+                    .refused("exec.create", None, &config, reference, caller, &request_info, err)
+                    .await);
+            }
+        };
         let input = Input {
             action: "create",
             exec: &config,
@@ -139,23 +179,23 @@ impl ExecGate {
             container: &container,
             user: &user,
             caller,
-            request: RequestInfo { method: parts.method.as_str(), path: &path, api_version: version },
+            request: &request_info,
         };
         let decision = self.decide(&input, None);
-        if !decision.allowed() {
-            return Err(ProxyError::Denied(decision.deny));
-        }
+        let facts = self.facts(&input, None);
+        let create_seq = self.record("exec.create", &facts, &decision, json!({})).await?;
         // Pin the container by full id: a rename or replacement after this
         // point cannot redirect what was judged.
         let target = format!("{}/containers/{}/exec", prefix(version), context::segment(&container.id));
         parts.uri = rewrite_path(&parts.uri, &target)?;
         let canonical = Bytes::from(config.encode());
         body::set_length(&mut parts.headers, canonical.len());
-        let pending = Judged { container_id: container.id.clone(), config, effective_spec };
+        let effective_spec = user.spec.clone();
+        let pending = Judged { create_seq, container_id: container.id.clone(), config, effective_spec };
         Ok(Permit {
             request: Request::from_parts(parts, http_body::full(canonical)),
             pending: Some(pending),
-            start: None,
+            plan: None,
         })
     }
 
@@ -190,19 +230,33 @@ impl ExecGate {
         let bytes = body::read(&parts.headers, body, "exec start").await?;
         let start = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
-        let inspect = context::exec(upstream, exec_id).await?;
+        let path = parts.uri.path().to_owned();
+        let request_info =
+            RequestInfo { method: parts.method.as_str().to_owned(), path, api_version: version };
         let judged = self.recall(exec_id);
-        if let Some(judged) = &judged {
-            still_as_judged(exec_id, judged, &inspect)?;
-        }
-        let container = context::container(upstream, &inspect.container_id).await?;
-        require_running(&container)?;
-        let user = self.effective_user(upstream, &container, &inspect.process_config.user).await?;
+        let context = async {
+            let inspect = context::exec(upstream, exec_id).await?;
+            if let Some(judged) = &judged {
+                still_as_judged(exec_id, judged, &inspect)?;
+            }
+            let container = context::container(upstream, &inspect.container_id).await?;
+            require_running(&container)?;
+            let user = self.effective_user(upstream, &container, &inspect.process_config.user).await?;
+            Ok::<_, ProxyError>((inspect, container, user))
+        };
+        let (inspect, container, user) = match context.await {
+            Ok(found) => found,
+            Err(err) => {
+                let config = judged.map(|j| j.config).unwrap_or_default();
+                return Err(self
+                    .refused("exec.start", Some(exec_id), &config, "", caller, &request_info, err)
+                    .await);
+            }
+        };
         let config = match &judged {
             Some(judged) => judged.config.clone(),
             None => from_inspect(&inspect),
         };
-        let path = parts.uri.path().to_owned();
         let input = Input {
             action: "start",
             exec: &config,
@@ -211,21 +265,135 @@ impl ExecGate {
             container: &container,
             user: &user,
             caller,
-            request: RequestInfo { method: parts.method.as_str(), path: &path, api_version: version },
+            request: &request_info,
         };
         let decision = self.decide(&input, Some(exec_id));
-        if !decision.allowed() {
-            return Err(ProxyError::Denied(decision.deny));
+        let facts = self.facts(&input, Some(exec_id));
+        // An attached start streams through execgate and is recorded; its
+        // recording exists before the decision is durable, so the record can name it.
+        let session = match (decision.allowed(), start.detach) {
+            (true, false) => Some(
+                self.audit
+                    .recorder()
+                    .open(Header {
+                        exec_id: exec_id.to_owned(),
+                        container: container.name.clone(),
+                        command: config.cmd.clone().unwrap_or_default(),
+                        user: user.spec.clone(),
+                        tty: start.tty,
+                        console: start.console_size.map(|c| c.0),
+                    })
+                    .await,
+            ),
+            _ => None,
+        };
+        let extra = json!({
+            "start": start,
+            "created_seq": judged.as_ref().map(|j| j.create_seq),
+            "output_captured": session.is_some(),
+            "recording": session.as_ref().filter(|_| self.audit.recorder().enabled()).map(|s| json!({ "path": s.path })),
+        });
+        if let Err(err) = self.record("exec.start", &facts, &decision, extra).await {
+            if let Some(session) = session {
+                session.finish().await;
+            }
+            return Err(err);
         }
         let target = format!("{}/exec/{}/start", prefix(version), context::segment(exec_id));
         parts.uri = rewrite_path(&parts.uri, &target)?;
         let canonical = Bytes::from(serde_json::to_vec(&start).unwrap_or_default());
         body::set_length(&mut parts.headers, canonical.len());
+        let plan = StartPlan { exec_id: exec_id.to_owned(), facts, start, session, started: Instant::now() };
         Ok(Permit {
             request: Request::from_parts(parts, http_body::full(canonical)),
             pending: None,
-            start: Some(start),
+            plan: Some(plan),
         })
+    }
+
+    /// The facts every record about this exec carries.
+    fn facts(&self, input: &Input<'_>, exec_id: Option<&str>) -> Value {
+        json!({
+            "exec_id": exec_id,
+            "container": { "id": input.container.id, "name": input.container.name, "image": input.container.image },
+            "command": input.exec.cmd,
+            "user": {
+                "requested": input.exec.user, "effective": input.user.spec,
+                "uid": input.user.uid, "gid": input.user.gid, "groups": input.user.groups,
+            },
+            "privileged": input.exec.privileged,
+            "container_privileged": input.container.privileged,
+            "tty": input.exec.tty,
+            "env": self.audit.redact_env(input.exec.env.as_deref()),
+            "working_dir": input.exec.working_dir,
+            "caller": input.caller,
+            "request": { "method": input.request.method, "path": input.request.path },
+        })
+    }
+
+    /// Makes a decision durable. An allowed exec whose record cannot be written
+    /// is refused: nothing runs that the trail does not hold. A denial is
+    /// returned as the error.
+    async fn record(
+        &self,
+        event: &str,
+        facts: &Value,
+        decision: &Decision,
+        extra: Value,
+    ) -> Result<u64, ProxyError> {
+        let mut record = json!({
+            "event": event,
+            "decision": if decision.allowed() { "allow" } else { "deny" },
+            "reasons": decision.deny,
+            "warnings": decision.warn,
+            "policy_hash": decision.policy_hash,
+        });
+        audit::merge(&mut record, &extra);
+        audit::merge(&mut record, facts);
+        let written = self.audit.log().append(record).await;
+        match (decision.allowed(), written) {
+            (true, Ok(seq)) => Ok(seq),
+            (true, Err(err)) => Err(ProxyError::AuditUnavailable(err.to_string())),
+            (false, written) => {
+                if let Err(err) = written {
+                    warn!(error = %err, "a denial could not be recorded in the audit log");
+                }
+                Err(ProxyError::Denied(decision.deny.clone()))
+            }
+        }
+    }
+
+    /// Records a refusal that came before any decision (the container or user
+    /// could not be resolved, the exec changed) and returns the error.
+    #[allow(clippy::too_many_arguments)]
+    async fn refused(
+        &self,
+        event: &str,
+        exec_id: Option<&str>,
+        config: &ExecConfig,
+        reference: &str,
+        caller: &CallerInfo,
+        request: &RequestInfo<'_>,
+        err: ProxyError,
+    ) -> ProxyError {
+        let record = json!({
+            "event": event,
+            "exec_id": exec_id,
+            "decision": "deny",
+            "reasons": [err.to_string()],
+            "container": { "reference": reference },
+            "command": config.cmd,
+            "user": { "requested": config.user },
+            "privileged": config.privileged,
+            "tty": config.tty,
+            "env": self.audit.redact_env(config.env.as_deref()),
+            "caller": caller,
+            "request": { "method": request.method, "path": request.path },
+        });
+        if let Err(audit_err) = self.audit.log().append(record).await {
+            warn!(error = %audit_err, "a refusal could not be recorded in the audit log");
+        }
+        err
     }
 
     /// Resolves `spec` against the container's own passwd and group files.
@@ -377,7 +545,7 @@ mod tests {
     fn judged() -> Judged {
         let config =
             ExecConfig { cmd: Some(vec!["sh".into(), "-c".into(), "id".into()]), ..ExecConfig::default() };
-        Judged { container_id: "c1".into(), config, effective_spec: "app".into() }
+        Judged { create_seq: 1, container_id: "c1".into(), config, effective_spec: "app".into() }
     }
 
     fn inspect(container: &str, user: &str, args: &[&str]) -> ExecInspect {

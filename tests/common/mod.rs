@@ -66,6 +66,8 @@ pub struct Gate {
     child: Child,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// The audit directory (a private one unless `--audit-dir` was passed).
+    pub audit: PathBuf,
     _dir: TempDir,
 }
 
@@ -81,19 +83,25 @@ impl Gate {
         let dir = TempDir::new("gate");
         let socket = dir.path().join("execgate.sock");
         let log = dir.path().join("execgate.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_execgate"))
-            .arg("serve")
-            .arg("--listen")
-            .arg(&socket)
-            .arg("--upstream")
-            .arg(upstream)
-            .args(["--log-level", "debug", "--shutdown-grace", "10"])
+        let given = extra.iter().position(|a| *a == "--audit-dir").and_then(|i| extra.get(i + 1));
+        let audit = given.map_or_else(|| dir.path().join("audit"), PathBuf::from);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_execgate"));
+        command.arg("serve").arg("--listen").arg(&socket).arg("--upstream").arg(upstream).args([
+            "--log-level",
+            "debug",
+            "--shutdown-grace",
+            "10",
+        ]);
+        if given.is_none() {
+            command.arg("--audit-dir").arg(&audit);
+        }
+        let child = command
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn execgate");
-        let gate = Gate { child, socket, log, _dir: dir };
+        let gate = Gate { child, socket, log, audit, _dir: dir };
         gate.wait_ready();
         gate
     }

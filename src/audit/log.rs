@@ -1,0 +1,461 @@
+//! The audit log writer: one thread owns the files. Records are appended as
+//! hash-chained JSON lines and made durable with group commit — everything
+//! queued while one `fsync` runs is written and synced by the next — and each
+//! caller is acknowledged only once its record is on disk.
+//!
+//! A failed write or sync is reported to every caller of that batch (an exec
+//! waiting on it is then denied) and the partial batch is cut off again, so the
+//! chain stays whole and the next batch can succeed once the disk recovers.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::anchor::Anchors;
+use super::chain::{self, GENESIS, Hash};
+
+/// Most records written and synced in one batch.
+const MAX_BATCH: usize = 4096;
+
+/// Where and how the log is kept.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// The audit directory.
+    pub dir: PathBuf,
+    /// Start a new file once the current one is this large.
+    pub max_bytes: u64,
+    /// How many log files to keep (older ones and their recordings are deleted).
+    pub retain: usize,
+    /// File the head hash is appended to (meant to be shipped off the host).
+    pub anchor_file: PathBuf,
+    /// How often the head hash is anchored while records keep coming.
+    pub anchor_interval: Duration,
+    /// Also anchor to syslog (`/dev/log`, read by journald).
+    pub syslog: bool,
+}
+
+/// Why a record could not be made durable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct AuditError(pub String);
+
+/// Told the seq of a durable record, or why it is not.
+type Ack = oneshot::Sender<Result<u64, AuditError>>;
+
+enum Command {
+    Append { record: Map<String, Value>, ack: Option<Ack> },
+    Anchor { reason: &'static str, ack: oneshot::Sender<()> },
+}
+
+/// A handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Command>,
+}
+
+/// What opening the log found.
+pub struct Opened {
+    /// The handle.
+    pub log: AuditLog,
+    /// Sessions a previous run started and never ended (it was killed).
+    pub unfinished: Vec<String>,
+    /// The writer thread; it ends once every handle is dropped.
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log in `config.dir`, continues its chain, and
+    /// starts the writer thread.
+    pub fn open(config: LogConfig) -> Result<Opened> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.dir)
+            .with_context(|| format!("failed to create audit directory {}", config.dir.display()))?;
+        let writer = Writer::resume(config)?;
+        let unfinished: Vec<String> = writer.open_sessions.iter().cloned().collect();
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("execgate-audit".into())
+            .spawn(move || writer.run(rx))
+            .context("failed to start the audit writer thread")?;
+        Ok(Opened { log: AuditLog { tx }, unfinished, thread })
+    }
+
+    /// Appends `record` (an object with at least `event`) and waits until it is
+    /// on disk. Returns its sequence number.
+    pub async fn append(&self, record: Value) -> Result<u64, AuditError> {
+        let (ack, done) = oneshot::channel();
+        self.send(record, Some(ack))?;
+        done.await.map_err(|_| AuditError("the audit writer stopped".into()))?
+    }
+
+    /// Appends `record` without waiting for it to be durable.
+    pub fn append_later(&self, record: Value) {
+        if let Err(err) = self.send(record, None) {
+            warn!(error = %err, "audit record dropped");
+        }
+    }
+
+    fn send(
+        &self,
+        record: Value,
+        ack: Option<oneshot::Sender<Result<u64, AuditError>>>,
+    ) -> Result<(), AuditError> {
+        let Value::Object(record) = record else {
+            return Err(AuditError("audit records must be JSON objects".into()));
+        };
+        self.tx
+            .send(Command::Append { record, ack })
+            .map_err(|_| AuditError("the audit writer stopped".into()))
+    }
+
+    /// Anchors the head hash now (to the anchor file and syslog).
+    pub async fn anchor(&self, reason: &'static str) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Command::Anchor { reason, ack }).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// RFC 3339 UTC with microseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+struct Writer {
+    config: LogConfig,
+    file: File,
+    name: String,
+    size: u64,
+    day: String,
+    seq: u64,
+    head: Hash,
+    open_sessions: BTreeSet<String>,
+    anchors: Anchors,
+    anchored_seq: u64,
+    last_anchor: Instant,
+    failing: bool,
+}
+
+impl Writer {
+    /// Continues the chain of the newest file, or starts a new log.
+    fn resume(config: LogConfig) -> Result<Self> {
+        let anchors = Anchors::new(config.anchor_file.clone(), config.syslog);
+        let files = chain::log_files(&config.dir)
+            .with_context(|| format!("failed to list audit directory {}", config.dir.display()))?;
+        let Some(last) = files.last() else {
+            let mut writer = Writer::create(config, anchors, 0, GENESIS, BTreeSet::new())?;
+            writer.checkpoint("genesis", None)?;
+            return Ok(writer);
+        };
+        let (state, cut) = scan_tail(last)?;
+        let name = file_name_of(last);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(last)
+            .with_context(|| format!("failed to open audit log {}", last.display()))?;
+        let size = file.metadata()?.len();
+        let mut writer = Writer {
+            day: today(),
+            file,
+            name,
+            size,
+            seq: state.seq,
+            head: state.head,
+            open_sessions: state.open_sessions,
+            anchored_seq: 0,
+            last_anchor: Instant::now(),
+            anchors,
+            failing: false,
+            config,
+        };
+        if cut > 0 {
+            warn!(file = %last.display(), bytes = cut, "cut an incomplete record left by a crash from the audit log");
+        }
+        writer.checkpoint("start", (cut > 0).then_some(cut))?;
+        Ok(writer)
+    }
+
+    fn create(
+        config: LogConfig,
+        anchors: Anchors,
+        seq: u64,
+        head: Hash,
+        open: BTreeSet<String>,
+    ) -> Result<Self> {
+        let name = chain::file_name(seq + 1);
+        let path = config.dir.join(&name);
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("failed to create audit log {}", path.display()))?;
+        Ok(Writer {
+            day: today(),
+            file,
+            name,
+            size: 0,
+            seq,
+            head,
+            open_sessions: open,
+            anchored_seq: 0,
+            last_anchor: Instant::now(),
+            anchors,
+            failing: false,
+            config,
+        })
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
+        loop {
+            let wait = self.config.anchor_interval.saturating_sub(self.last_anchor.elapsed());
+            let first = match rx.recv_timeout(wait) {
+                Ok(command) => command,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.anchor("interval");
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = Vec::new();
+            let mut anchors = Vec::new();
+            let mut next = Some(first);
+            while let Some(command) = next {
+                match command {
+                    Command::Append { record, ack } => batch.push((record, ack)),
+                    Command::Anchor { reason, ack } => anchors.push((reason, ack)),
+                }
+                next = if batch.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
+            }
+            if !batch.is_empty() {
+                self.commit(batch);
+            }
+            for (reason, ack) in anchors {
+                self.anchor(reason);
+                let _ = ack.send(());
+            }
+            if self.last_anchor.elapsed() >= self.config.anchor_interval {
+                self.anchor("interval");
+            }
+        }
+        self.anchor("shutdown");
+    }
+
+    /// Writes one batch and syncs it; acknowledges every record in it.
+    fn commit(&mut self, batch: Vec<(Map<String, Value>, Option<Ack>)>) {
+        if let Err(err) = self.rotate_if_due() {
+            warn!(error = format!("{err:#}"), "audit log rotation failed; continuing in the current file");
+        }
+        let saved = (self.seq, self.head, self.open_sessions.clone());
+        let mut bytes = Vec::new();
+        let mut seqs = Vec::with_capacity(batch.len());
+        for (record, _) in &batch {
+            seqs.push(self.push_line(record.clone(), &mut bytes));
+        }
+        let result = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
+        match result {
+            Ok(()) => {
+                self.size += bytes.len() as u64;
+                if self.failing {
+                    info!("audit log writable again");
+                    self.failing = false;
+                }
+                for ((_, ack), seq) in batch.into_iter().zip(seqs) {
+                    if let Some(ack) = ack {
+                        let _ = ack.send(Ok(seq));
+                    }
+                }
+            }
+            Err(err) => {
+                // Cut whatever part of the batch reached the file, so the chain
+                // continues from the last durable record.
+                let _ = self.file.set_len(self.size);
+                (self.seq, self.head, self.open_sessions) = saved;
+                let message = format!("cannot write {}: {err}", self.config.dir.join(&self.name).display());
+                if !self.failing {
+                    warn!(error = %message, "audit log unavailable; execs are denied until it is writable");
+                    self.failing = true;
+                }
+                for (_, ack) in batch {
+                    if let Some(ack) = ack {
+                        let _ = ack.send(Err(AuditError(message.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serializes one record into `out`, chained to the one before.
+    fn push_line(&mut self, mut record: Map<String, Value>, out: &mut Vec<u8>) -> u64 {
+        self.seq += 1;
+        record.insert("seq".into(), json!(self.seq));
+        record.insert("time".into(), json!(now_rfc3339()));
+        record.insert("prev".into(), json!(chain::hex(&self.head)));
+        self.track_sessions(&record);
+        let line = serde_json::to_vec(&Value::Object(record)).unwrap_or_default();
+        self.head = chain::hash(&line);
+        out.extend_from_slice(&line);
+        out.push(b'\n');
+        self.seq
+    }
+
+    fn track_sessions(&mut self, record: &Map<String, Value>) {
+        let exec_id = record.get("exec_id").and_then(Value::as_str);
+        match (record.get("event").and_then(Value::as_str), exec_id) {
+            (Some("exec.start"), Some(id))
+                if record.get("decision").and_then(Value::as_str) == Some("allow") =>
+            {
+                self.open_sessions.insert(id.to_owned());
+            }
+            (Some("exec.end"), Some(id)) => {
+                self.open_sessions.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes an `audit.checkpoint` and syncs it.
+    fn checkpoint(&mut self, reason: &str, cut_bytes: Option<u64>) -> Result<()> {
+        let mut record = Map::new();
+        record.insert("event".into(), json!("audit.checkpoint"));
+        record.insert("reason".into(), json!(reason));
+        record.insert("file".into(), json!(self.name));
+        record.insert("open_sessions".into(), json!(self.open_sessions));
+        if let Some(cut) = cut_bytes {
+            record.insert("cut_incomplete_bytes".into(), json!(cut));
+        }
+        let mut bytes = Vec::new();
+        self.push_line(record, &mut bytes);
+        self.file
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data())
+            .context("failed to write an audit checkpoint")?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn rotate_if_due(&mut self) -> Result<()> {
+        let day = today();
+        if self.size < self.config.max_bytes && day == self.day {
+            return Ok(());
+        }
+        let previous = self.name.clone();
+        let anchors = Anchors::new(self.config.anchor_file.clone(), self.config.syslog);
+        let next =
+            Writer::create(self.config.clone(), anchors, self.seq, self.head, self.open_sessions.clone())?;
+        self.anchor("rotate");
+        let (anchored_seq, last_anchor) = (self.anchored_seq, self.last_anchor);
+        *self = Writer { anchored_seq, last_anchor, ..next };
+        self.checkpoint("rotate", None)?;
+        info!(previous, file = %self.name, "audit log rotated");
+        self.apply_retention();
+        Ok(())
+    }
+
+    /// Deletes the oldest files beyond `retain`, with the recordings they name.
+    fn apply_retention(&self) {
+        let Ok(files) = chain::log_files(&self.config.dir) else { return };
+        let excess = files.len().saturating_sub(self.config.retain.max(1));
+        for old in &files[..excess] {
+            for recording in recordings_named_in(old) {
+                let _ = std::fs::remove_file(self.config.dir.join(recording));
+            }
+            match std::fs::remove_file(old) {
+                Ok(()) => info!(file = %old.display(), "audit log file past retention deleted"),
+                Err(err) => warn!(file = %old.display(), error = %err, "cannot delete old audit log file"),
+            }
+        }
+    }
+
+    fn anchor(&mut self, reason: &str) {
+        self.last_anchor = Instant::now();
+        if self.seq == self.anchored_seq {
+            return;
+        }
+        match self.anchors.write(reason, &self.name, self.seq, &chain::hex(&self.head)) {
+            Ok(()) => self.anchored_seq = self.seq,
+            Err(err) => warn!(error = %err, "cannot anchor the audit log head"),
+        }
+    }
+}
+
+fn today() -> String {
+    now_rfc3339()[..10].to_owned()
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+struct TailState {
+    seq: u64,
+    head: Hash,
+    open_sessions: BTreeSet<String>,
+}
+
+/// Reads the newest file: its last record's seq and hash, and the sessions
+/// still open at its end. An incomplete last line (a crash mid-write, never
+/// acknowledged) is cut off; returns how many bytes were cut.
+fn scan_tail(path: &Path) -> Result<(TailState, u64)> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("failed to open audit log {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).with_context(|| format!("failed to read audit log {}", path.display()))?;
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let cut = (bytes.len() - complete) as u64;
+    if cut > 0 {
+        file.set_len(complete as u64)?;
+        file.seek(SeekFrom::End(0))?;
+        file.sync_data()?;
+    }
+    let mut state = TailState { seq: 0, head: GENESIS, open_sessions: BTreeSet::new() };
+    for line in bytes[..complete].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let record: Value = serde_json::from_slice(line).with_context(|| {
+            format!("audit log {} holds a line that is not JSON; run `execgate audit verify`", path.display())
+        })?;
+        state.seq = record["seq"].as_u64().unwrap_or(state.seq);
+        state.head = chain::hash(line);
+        let id = record["exec_id"].as_str().map(str::to_owned);
+        match (record["event"].as_str(), id) {
+            (Some("audit.checkpoint"), _) => {
+                if let Some(open) = record["open_sessions"].as_array() {
+                    state.open_sessions = open.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                }
+            }
+            (Some("exec.start"), Some(id)) if record["decision"] == "allow" => {
+                state.open_sessions.insert(id);
+            }
+            (Some("exec.end"), Some(id)) => {
+                state.open_sessions.remove(&id);
+            }
+            _ => {}
+        }
+    }
+    Ok((state, cut))
+}
+
+/// Recording paths (relative to the audit dir) that a log file references.
+pub fn recordings_named_in(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["recording"]["path"].as_str().map(str::to_owned))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}

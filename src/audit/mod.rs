@@ -1,0 +1,167 @@
+//! The audit trail: a durable, hash-chained record of every exec decision and
+//! session ([`log`]), session recordings ([`recording`]), anchors of the head
+//! hash outside the log ([`anchor`]), and the tools that check and read it
+//! back ([`verify`], [`show`]).
+
+pub mod anchor;
+pub mod chain;
+pub mod log;
+pub mod recording;
+pub mod show;
+pub mod verify;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use tracing::warn;
+
+pub use log::{AuditError, AuditLog, LogConfig};
+pub use recording::{Counts, RecordMode, Recorder, Session, Summary};
+
+/// Env names that look secret, matched case-insensitively anywhere in the name.
+pub const DEFAULT_REDACT: &[&str] = &["PASSWORD", "PASSWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL"];
+
+/// Everything the audit trail needs to start.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Log files, anchors and rotation.
+    pub log: LogConfig,
+    /// What session recordings keep.
+    pub record: RecordMode,
+    /// Bytes stored per session before the rest is only counted.
+    pub record_cap: u64,
+    /// Env name patterns whose values are redacted in records.
+    pub redact: Vec<String>,
+}
+
+/// The audit trail's handle, shared by every connection.
+#[derive(Clone)]
+pub struct Audit {
+    log: AuditLog,
+    recorder: Recorder,
+    redact: Arc<Vec<String>>,
+}
+
+/// How a session ended, for its `exec.end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The process exited and the stream closed.
+    Exited,
+    /// The client went away first.
+    ClientHangup,
+    /// The daemon's side failed or vanished.
+    DaemonError,
+    /// execgate stopped while the session ran.
+    ProxyShutdown,
+    /// A detached exec (`-d`, or detach keys) whose end was observed by polling.
+    Detached,
+    /// A previous execgate was killed mid-session; found on the next start.
+    Incomplete,
+}
+
+impl Audit {
+    /// Opens the log (continuing its chain), closes sessions a killed
+    /// predecessor left open, and starts the recorder.
+    pub async fn open(config: AuditConfig) -> Result<(Audit, std::thread::JoinHandle<()>)> {
+        let dir = config.log.dir.clone();
+        let opened = log::AuditLog::open(config.log)?;
+        for exec_id in &opened.unfinished {
+            warn!(exec_id, "session left open by a previous run; recording it as incomplete");
+            opened
+                .log
+                .append(json!({
+                    "event": "exec.end", "exec_id": exec_id, "reason": EndReason::Incomplete,
+                    "exit_code": null, "detail": "execgate stopped without ending this session (killed or crashed)",
+                }))
+                .await?;
+        }
+        let recorder = Recorder::start(&dir, config.record, config.record_cap, opened.log.clone())?;
+        let audit = Audit { log: opened.log, recorder, redact: Arc::new(config.redact) };
+        Ok((audit, opened.thread))
+    }
+
+    /// The log.
+    pub fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
+    /// The session recorder.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// `env` with the values of secret-looking names replaced.
+    pub fn redact_env(&self, env: Option<&[String]>) -> Value {
+        match env {
+            None => Value::Null,
+            Some(entries) => entries
+                .iter()
+                .map(|entry| {
+                    let (name, _) = entry.split_once('=').unwrap_or((entry, ""));
+                    let upper = name.to_ascii_uppercase();
+                    let secret =
+                        self.redact.iter().any(|p| upper.contains(&p.trim_matches('*').to_ascii_uppercase()));
+                    if secret { format!("{name}=[REDACTED]") } else { entry.clone() }
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes `exec.end` for a session (durably; failures are logged: the
+    /// session is over either way).
+    pub async fn exec_end(&self, facts: &Value, end: SessionEnd) {
+        let mut record = json!({
+            "event": "exec.end",
+            "reason": end.reason,
+            "exit_code": end.exit_code,
+            "duration_ms": end.duration.as_millis() as u64,
+            "bytes": end.counts,
+            "output_captured": end.output_captured,
+            "recording": end.recording,
+        });
+        merge(&mut record, facts);
+        if let Some(detail) = end.detail {
+            record["detail"] = json!(detail);
+        }
+        if let Err(err) = self.log.append(record).await {
+            warn!(error = %err, "could not record the end of an exec session");
+        }
+    }
+}
+
+/// What is known when a session is over.
+#[derive(Debug, Clone)]
+pub struct SessionEnd {
+    /// Why it ended.
+    pub reason: EndReason,
+    /// The process's exit code, when it has one.
+    pub exit_code: Option<i64>,
+    /// From start to end.
+    pub duration: Duration,
+    /// Bytes through the session.
+    pub counts: Counts,
+    /// Whether the stream went through execgate (false for detached execs).
+    pub output_captured: bool,
+    /// The recording, when one was kept.
+    pub recording: Option<Summary>,
+    /// Free text for the unusual.
+    pub detail: Option<String>,
+}
+
+/// Copies the fields of object `facts` into object `record` (not overwriting).
+pub fn merge(record: &mut Value, facts: &Value) {
+    if let (Some(record), Some(facts)) = (record.as_object_mut(), facts.as_object()) {
+        for (key, value) in facts {
+            record.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+}
+
+/// Default location of the anchor file inside an audit directory.
+pub fn default_anchor_file(dir: &std::path::Path) -> PathBuf {
+    dir.join("anchors.jsonl")
+}

@@ -1,0 +1,193 @@
+//! `execgate audit verify`: recomputes the chain over every retained log file,
+//! checks every recording a record names, and checks the anchors kept outside
+//! the log. The first problem found is reported with its file, line and seq.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Component, Path};
+
+use serde_json::Value;
+
+use super::anchor;
+use super::chain::{self, GENESIS, Hash};
+
+/// What an intact log holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Log files checked.
+    pub files: usize,
+    /// Records checked.
+    pub records: u64,
+    /// Recording hashes checked (final and checkpoints).
+    pub recordings: usize,
+    /// Anchors checked against the log.
+    pub anchors: usize,
+    /// Seq of the last record.
+    pub head_seq: u64,
+    /// Hash of the last record.
+    pub head: String,
+}
+
+/// The first thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {reason}")]
+pub struct Broken {
+    /// `file:line (seq N)`, or the anchor file.
+    pub place: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn broken(place: impl Into<String>, reason: impl Into<String>) -> Broken {
+    Broken { place: place.into(), reason: reason.into() }
+}
+
+/// Verifies the audit directory `dir`, with anchors from `anchor_file` (or the
+/// directory's own anchor file when it exists).
+pub fn verify(dir: &Path, anchor_file: Option<&Path>) -> Result<Report, Broken> {
+    let files =
+        chain::log_files(dir).map_err(|e| broken(dir.display().to_string(), format!("cannot list: {e}")))?;
+    if files.is_empty() {
+        return Err(broken(dir.display().to_string(), "no audit log files (audit-*.jsonl)"));
+    }
+    let default_anchor = super::default_anchor_file(dir);
+    let anchor_path =
+        anchor_file.map(Path::to_path_buf).or_else(|| default_anchor.exists().then_some(default_anchor));
+    let mut anchors = Vec::new();
+    if let Some(path) = &anchor_path {
+        let place = path.display().to_string();
+        for entry in anchor::read(path).map_err(|e| broken(&place, format!("cannot read: {e}")))? {
+            anchors.push(entry.map_err(|e| broken(&place, e))?);
+        }
+    }
+    let mut wanted: HashMap<u64, Option<Hash>> = anchors.iter().map(|a| (a.seq, None)).collect();
+
+    let mut report = Report {
+        files: files.len(),
+        records: 0,
+        recordings: 0,
+        anchors: 0,
+        head_seq: 0,
+        head: String::new(),
+    };
+    let mut previous: Option<(u64, Hash)> = None;
+    let mut first_seq = None;
+    for file in &files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let bytes = std::fs::read(file).map_err(|e| broken(&name, format!("cannot read: {e}")))?;
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            let line = bytes.split(|&b| b == b'\n').count();
+            return Err(broken(format!("{name}:{line}"), "the last record is incomplete (cut mid-line)"));
+        }
+        for (index, line) in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+            let at = |seq: Option<u64>| match seq {
+                Some(seq) => format!("{name}:{} (seq {seq})", index + 1),
+                None => format!("{name}:{}", index + 1),
+            };
+            let record: Value = serde_json::from_slice(line)
+                .map_err(|e| broken(at(None), format!("not a JSON record: {e}")))?;
+            let seq = record["seq"].as_u64().ok_or_else(|| broken(at(None), "record without a seq"))?;
+            let prev =
+                record["prev"].as_str().ok_or_else(|| broken(at(Some(seq)), "record without a prev hash"))?;
+            if index == 0 && record["event"] != "audit.checkpoint" {
+                return Err(broken(at(Some(seq)), "a log file must open with an audit.checkpoint record"));
+            }
+            match previous {
+                None if seq == 1 && prev != chain::hex(&GENESIS) => {
+                    return Err(broken(
+                        at(Some(seq)),
+                        "the first record of the log does not start from the genesis hash",
+                    ));
+                }
+                // Older files were removed by retention: the chain is verified
+                // from this retained checkpoint on.
+                None => {}
+                Some((last_seq, last_hash)) => {
+                    if prev != chain::hex(&last_hash) {
+                        return Err(broken(
+                            at(Some(seq)),
+                            format!(
+                                "does not chain to the record before it (seq {last_seq}): a record was edited, inserted, deleted or reordered"
+                            ),
+                        ));
+                    }
+                    if seq != last_seq + 1 {
+                        return Err(broken(
+                            at(Some(seq)),
+                            format!("sequence jumps from {last_seq} to {seq}"),
+                        ));
+                    }
+                }
+            }
+            let hash = chain::hash(line);
+            if let Some(slot) = wanted.get_mut(&seq) {
+                *slot = Some(hash);
+            }
+            check_recording(dir, &record).map_err(|reason| broken(at(Some(seq)), reason))?;
+            if record["recording"]["sha256"].is_string() {
+                report.recordings += 1;
+            }
+            first_seq.get_or_insert(seq);
+            previous = Some((seq, hash));
+            report.records += 1;
+        }
+    }
+    let (head_seq, head) =
+        previous.ok_or_else(|| broken(dir.display().to_string(), "the log holds no records"))?;
+    report.head_seq = head_seq;
+    report.head = chain::hex(&head);
+
+    let place = anchor_path.map(|p| p.display().to_string()).unwrap_or_default();
+    for a in &anchors {
+        if a.seq > head_seq {
+            return Err(broken(
+                &place,
+                format!(
+                    "the log ends at seq {head_seq} but an anchor records seq {} (in {}): the tail was cut",
+                    a.seq, a.file
+                ),
+            ));
+        }
+        if first_seq.is_some_and(|first| a.seq < first) {
+            continue; // anchored a record that retention has since removed
+        }
+        match wanted.get(&a.seq).copied().flatten() {
+            Some(hash) if chain::hex(&hash) == a.hash => report.anchors += 1,
+            _ => {
+                return Err(broken(
+                    &place,
+                    format!("the record at seq {} does not match its anchor: it was rewritten", a.seq),
+                ));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Checks the recording a record names: the whole file for `exec.end`, the
+/// prefix it had for a `recording.checkpoint`.
+fn check_recording(dir: &Path, record: &Value) -> Result<(), String> {
+    let recording = &record["recording"];
+    let (Some(path), Some(sha256), Some(bytes)) =
+        (recording["path"].as_str(), recording["sha256"].as_str(), recording["bytes"].as_u64())
+    else {
+        return Ok(());
+    };
+    let relative = Path::new(path);
+    if relative.is_absolute() || relative.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!("recording path {path:?} points outside the audit directory"));
+    }
+    let file =
+        std::fs::File::open(dir.join(relative)).map_err(|e| format!("recording {path} is missing: {e}"))?;
+    let whole = record["event"] == "exec.end";
+    let size = file.metadata().map_err(|e| format!("recording {path}: {e}"))?.len();
+    if whole && size != bytes {
+        return Err(format!("recording {path} is {size} bytes, the record says {bytes}: it was changed"));
+    }
+    let mut prefix = Vec::with_capacity(bytes.min(64 << 20) as usize);
+    file.take(bytes).read_to_end(&mut prefix).map_err(|e| format!("recording {path}: {e}"))?;
+    if chain::hex(&chain::hash(&prefix)) != sha256 {
+        return Err(format!("recording {path} does not match its hash: it was changed"));
+    }
+    Ok(())
+}

@@ -281,7 +281,7 @@ impl ExecGate {
                         command: config.cmd.clone().unwrap_or_default(),
                         user: user.spec.clone(),
                         tty: start.tty,
-                        console: start.console_size.map(|c| c.0),
+                        console: start.console_size.or(config.console_size).map(|c| c.0),
                     })
                     .await,
             ),

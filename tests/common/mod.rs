@@ -145,6 +145,12 @@ impl Gate {
         }
     }
 
+    /// SIGTERM, then waits for the exit code.
+    pub fn stop_and_wait(self) -> Option<i32> {
+        Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill");
+        self.wait_exit(Duration::from_secs(20))
+    }
+
     /// A `docker` command aimed at this gate.
     pub fn docker(&self) -> Command {
         let mut cmd = Command::new("docker");

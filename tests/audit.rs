@@ -1,0 +1,314 @@
+//! The audit trail against the real daemon: what records and recordings hold,
+//! and that `audit verify` passes on an intact log and fails on any tampering.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Container, DOCKER_SOCK, Gate, TempDir, direct_docker, ok_stdout};
+use serde_json::Value;
+
+fn execgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_execgate")).args(args).output().expect("run execgate")
+}
+
+/// Every record of the audit dir, in order.
+fn records(dir: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("audit dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| std::fs::read_to_string(f).expect("log").lines().map(|l| serde_json::from_str(l).expect("json")).collect::<Vec<Value>>())
+        .collect()
+}
+
+/// Waits for the `exec.end` of the exec whose command contains `marker`.
+fn end_of(dir: &Path, marker: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let all = records(dir);
+        let id = all
+            .iter()
+            .find(|r| r["event"] == "exec.start" && r["command"].to_string().contains(marker))
+            .and_then(|r| r["exec_id"].as_str().map(str::to_owned));
+        if let Some(end) = id.and_then(|id| all.into_iter().find(|r| r["event"] == "exec.end" && r["exec_id"] == id.as_str())) {
+            return end;
+        }
+        assert!(Instant::now() < deadline, "no exec.end for {marker:?} in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn verify(dir: &Path, anchor: Option<&Path>) -> (bool, String) {
+    let mut args = vec!["audit", "verify", dir.to_str().expect("utf8")];
+    if let Some(anchor) = anchor {
+        args.extend(["--anchor", anchor.to_str().expect("utf8")]);
+    }
+    let out = execgate(&args);
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The stored bytes of one stream of a JSON-lines recording.
+fn stream_bytes(recording: &str, stream: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for event in recording.lines().skip(1).map(|l| serde_json::from_str::<Value>(l).expect("event")) {
+        if event["s"] != stream {
+            continue;
+        }
+        match (event["d"].as_str(), event["b64"].as_str()) {
+            (Some(text), _) => out.extend_from_slice(text.as_bytes()),
+            (None, Some(b64)) => out.extend(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")),
+            _ => panic!("event without data: {event}"),
+        }
+    }
+    out
+}
+
+fn recording_of(dir: &Path, end: &Value) -> String {
+    let path = end["recording"]["path"].as_str().expect("recording path");
+    std::fs::read_to_string(dir.join(path)).expect("recording file")
+}
+
+#[test]
+fn a_session_is_recorded_with_its_streams_exit_code_and_identity() {
+    let gate = Gate::start();
+    let c = Container::run("record", &[]);
+    let out = gate.run_stdin(
+        &["exec", "-i", &c.name, "sh", "-c", "read line; echo \"out:$line\"; echo err-marker >&2; exit 7"],
+        b"stdin-marker\n",
+    );
+    assert_eq!(out.status.code(), Some(7));
+    let end = end_of(&gate.audit, "out:$line");
+    assert_eq!(end["reason"], "exited");
+    assert_eq!(end["exit_code"], 7);
+    assert_eq!(end["container"]["name"], c.name.as_str());
+    assert_eq!(end["user"]["uid"], 1000);
+    assert!(end["caller"]["exe"].as_str().is_some_and(|e| e.ends_with("docker")), "{end}");
+    let recording = recording_of(&gate.audit, &end);
+    assert_eq!(stream_bytes(&recording, "stdin"), b"stdin-marker\n");
+    assert_eq!(stream_bytes(&recording, "stdout"), b"out:stdin-marker\n");
+    assert_eq!(stream_bytes(&recording, "stderr"), b"err-marker\n");
+    assert_eq!(end["bytes"]["stdout"], 17);
+    assert_eq!(end["bytes"]["stderr"], 11);
+    let (ok, text) = verify(&gate.audit, None);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn a_denied_exec_is_recorded_with_command_and_reasons() {
+    let gate = Gate::start();
+    let c = Container::run("deniedrec", &[]);
+    let out = gate.run(&["exec", "-u", "root", &c.name, "echo", "denied-marker"]);
+    assert!(!out.status.success());
+    let all = records(&gate.audit);
+    let denial = all
+        .iter()
+        .find(|r| r["event"] == "exec.create" && r["decision"] == "deny")
+        .unwrap_or_else(|| panic!("no denial in {all:?}"));
+    assert_eq!(denial["command"], serde_json::json!(["echo", "denied-marker"]));
+    assert!(denial["reasons"][0].as_str().is_some_and(|r| r.contains("resolves to uid 0")), "{denial}");
+    assert_eq!(denial["user"]["requested"], "root");
+    assert!(denial["policy_hash"].as_str().is_some_and(|h| h.starts_with("sha256:")));
+    assert!(!all.iter().any(|r| r["event"] == "exec.start"), "a denied create must not start anything");
+}
+
+#[test]
+fn tty_sessions_are_asciicast_v2_with_resizes() {
+    let gate = Gate::start();
+    let c = Container::run("cast", &[]);
+    let status = Command::new("script")
+        .args(["-qec", &format!("stty cols 100 rows 30; docker exec -t {} sh -c 'echo cast-marker; sleep 0.3'", c.name), "/dev/null"])
+        .env("DOCKER_HOST", gate.host())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script");
+    assert!(status.status.success());
+    let end = end_of(&gate.audit, "cast-marker");
+    let path = end["recording"]["path"].as_str().expect("path");
+    assert!(path.ends_with(".cast"), "{path}");
+    let cast = recording_of(&gate.audit, &end);
+    let mut lines = cast.lines();
+    let header: Value = serde_json::from_str(lines.next().expect("header")).expect("header json");
+    assert_eq!(header["version"], 2);
+    assert!(header["width"].is_u64() && header["height"].is_u64() && header["timestamp"].is_u64(), "{header}");
+    let events: Vec<Value> = lines.map(|l| serde_json::from_str(l).expect("event")).collect();
+    for event in &events {
+        let e = event.as_array().expect("event array");
+        assert!(e.len() == 3 && e[0].is_f64() || e[0].is_u64(), "{event}");
+        assert!(["o", "i", "r", "m", "x"].contains(&e[1].as_str().expect("code")), "{event}");
+        assert!(e[2].is_string(), "{event}");
+    }
+    let output: String = events.iter().filter(|e| e[1] == "o").map(|e| e[2].as_str().unwrap_or("")).collect();
+    assert!(output.contains("cast-marker"), "{output}");
+    // The CLI sizes the terminal through POST /exec/{id}/resize.
+    assert!(events.iter().any(|e| e[1] == "r" && e[2] == "100x30"), "{cast}");
+}
+
+#[test]
+fn binary_output_round_trips_exactly() {
+    let gate = Gate::start();
+    let c = Container::run("binary", &[]);
+    ok_stdout(&direct_docker().args(["exec", &c.name, "sh", "-c", "head -c 65536 /dev/urandom > /tmp/bin"]).output().expect("make"));
+    let expected = direct_docker().args(["exec", &c.name, "cat", "/tmp/bin"]).output().expect("read").stdout;
+    assert_eq!(expected.len(), 65536);
+    let out = gate.run(&["exec", &c.name, "cat", "/tmp/bin"]);
+    assert_eq!(out.stdout, expected);
+    let end = end_of(&gate.audit, "/tmp/bin");
+    assert_eq!(stream_bytes(&recording_of(&gate.audit, &end), "stdout"), expected);
+}
+
+#[test]
+fn record_output_mode_keeps_stdin_out_and_the_cap_counts_the_rest() {
+    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--record", "output", "--record-max-bytes", "1000"]);
+    let c = Container::run("cap", &[]);
+    let out = gate.run_stdin(&["exec", "-i", &c.name, "sh", "-c", "cat >/dev/null; head -c 10000 /dev/zero | tr '\\0' x"], b"secret-typed\n");
+    assert_eq!(out.stdout.len(), 10000);
+    let end = end_of(&gate.audit, "/dev/zero");
+    let recording = recording_of(&gate.audit, &end);
+    assert!(stream_bytes(&recording, "stdin").is_empty());
+    assert!(!recording.contains("secret-typed"));
+    assert_eq!(stream_bytes(&recording, "stdout").len(), 1000);
+    assert!(recording.contains("recording cap of 1000 bytes reached"), "{recording}");
+    assert_eq!(end["bytes"]["stdout"], 10000);
+    assert_eq!(end["bytes"]["stdin"], 13);
+    assert_eq!(end["bytes"]["not_stored"], 13 + 9000);
+}
+
+#[test]
+fn secret_looking_env_values_are_redacted() {
+    let gate = Gate::start();
+    let c = Container::run("redact", &[]);
+    ok_stdout(&gate.run(&["exec", "-e", "DB_PASSWORD=hunter2", "-e", "api_token=tok123", "-e", "PLAIN=visible", &c.name, "true"]));
+    let text: String = records(&gate.audit).iter().map(|r| r.to_string()).collect();
+    assert!(text.contains("DB_PASSWORD=[REDACTED]") && text.contains("api_token=[REDACTED]"), "{text}");
+    assert!(text.contains("PLAIN=visible"));
+    assert!(!text.contains("hunter2") && !text.contains("tok123"));
+}
+
+#[test]
+fn detached_execs_get_their_exit_code_when_they_end() {
+    let gate = Gate::start();
+    let c = Container::run("detachrec", &[]);
+    ok_stdout(&gate.run(&["exec", "-d", &c.name, "sh", "-c", "sleep 0.5; exit 4"]));
+    let end = end_of(&gate.audit, "exit 4");
+    assert_eq!(end["reason"], "detached");
+    assert_eq!(end["exit_code"], 4);
+    assert_eq!(end["output_captured"], false);
+    let start = records(&gate.audit).into_iter().find(|r| r["event"] == "exec.start").expect("start");
+    assert_eq!(start["output_captured"], false);
+}
+
+/// Copies an audit dir so each tampering starts from the intact log.
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp");
+    assert!(status.success());
+}
+
+fn log_file(dir: &Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
+        .collect();
+    files.sort();
+    files.pop().expect("a log file")
+}
+
+fn rewrite_lines(file: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let mut lines: Vec<String> = std::fs::read_to_string(file).expect("read").lines().map(str::to_owned).collect();
+    edit(&mut lines);
+    std::fs::write(file, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write");
+}
+
+#[test]
+fn verify_detects_every_kind_of_tampering() {
+    let work = TempDir::new("tamper");
+    let original = work.path().join("original");
+    {
+        let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", original.to_str().expect("utf8")]);
+        let c = Container::run("tamper", &[]);
+        for i in 0..3 {
+            ok_stdout(&gate.run(&["exec", &c.name, "echo", &format!("tamper-{i}")]));
+        }
+        let _ = gate.run(&["exec", "-u", "root", &c.name, "id"]);
+        end_of(&original, "tamper-2");
+        assert_eq!(gate.stop_and_wait(), Some(0));
+    }
+    let (ok, text) = verify(&original, None);
+    assert!(ok && text.contains("anchors"), "{text}");
+
+    let case = |name: &str, tamper: &dyn Fn(&Path)| {
+        let dir = work.path().join(name);
+        copy_dir(&original, &dir);
+        tamper(&dir);
+        let (ok, text) = verify(&dir, None);
+        assert!(!ok && text.starts_with("BROKEN at"), "{name}: verify passed a tampered log: {text}");
+        text
+    };
+    // One byte changed in a record.
+    case("byte", &|dir| {
+        let file = log_file(dir);
+        let mut bytes = std::fs::read(&file).expect("read");
+        let at = bytes.windows(9).position(|w| w == b"tamper-1\"").expect("marker");
+        bytes[at + 7] = b'9';
+        std::fs::write(&file, bytes).expect("write");
+    });
+    case("delete", &|dir| rewrite_lines(&log_file(dir), |l| drop(l.remove(3))));
+    case("insert", &|dir| rewrite_lines(&log_file(dir), |l| l.insert(2, l[2].clone())));
+    case("reorder", &|dir| rewrite_lines(&log_file(dir), |l| l.swap(2, 3)));
+    // The last lines cut: the chain itself is fine, the shutdown anchor is not.
+    let text = case("tail", &|dir| rewrite_lines(&log_file(dir), |l| l.truncate(l.len() - 2)));
+    assert!(text.contains("the tail was cut"), "{text}");
+    // A recording edited after the fact.
+    case("recording", &|dir| {
+        let sessions = dir.join("sessions");
+        let first = std::fs::read_dir(&sessions).expect("sessions").filter_map(|e| e.ok()).next().expect("a recording").path();
+        let mut text = std::fs::read_to_string(&first).expect("read");
+        text = text.replacen("tamper", "tampir", 1);
+        std::fs::write(&first, text).expect("write");
+    });
+    // An anchor kept elsewhere catches a tail cut the local anchor file hides.
+    let shipped = work.path().join("shipped-anchors.jsonl");
+    std::fs::copy(original.join("anchors.jsonl"), &shipped).expect("ship anchors");
+    let dir = work.path().join("rewritten");
+    copy_dir(&original, &dir);
+    rewrite_lines(&log_file(&dir), |l| l.truncate(l.len() - 2));
+    std::fs::remove_file(dir.join("anchors.jsonl")).expect("remove local anchors");
+    assert!(verify(&dir, None).0, "without anchors a cut tail is invisible (why anchors are shipped off the host)");
+    assert!(!verify(&dir, Some(&shipped)).0);
+}
+
+#[test]
+fn rotation_chains_files_and_retention_keeps_verify_working() {
+    let work = TempDir::new("rotate");
+    let dir = work.path().join("audit");
+    let gate = Gate::start_with(
+        Path::new(DOCKER_SOCK),
+        &["--audit-dir", dir.to_str().expect("utf8"), "--audit-max-bytes", "3000", "--audit-retain", "3"],
+    );
+    let c = Container::run("rotate", &[]);
+    for i in 0..12 {
+        ok_stdout(&gate.run(&["exec", &c.name, "echo", &format!("rot-{i}")]));
+    }
+    end_of(&dir, "rot-11");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("audit-"))
+        .collect();
+    assert_eq!(files.len(), 3, "retention keeps 3 files");
+    for file in &files {
+        let first: Value = serde_json::from_str(std::fs::read_to_string(file.path()).expect("read").lines().next().expect("line"))
+            .expect("json");
+        assert_eq!(first["event"], "audit.checkpoint", "{}", file.path().display());
+    }
+    let (ok, text) = verify(&dir, None);
+    assert!(ok, "{text}");
+}

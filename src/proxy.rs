@@ -116,13 +116,11 @@ impl Proxy {
                     .exec
                     .create(&self.upstream, conn.caller_info(), request, &container, version.as_deref())
                     .await?;
-                let (request, judged) = permit.into_create();
-                let response = conn.pinned.send(&self.upstream, request).await?;
-                match judged {
-                    Some(judged) if response.status() == StatusCode::CREATED => {
-                        self.learn_exec_id(response, judged).await
-                    }
-                    _ => Ok(response.map(|b| b.boxed())),
+                let response = conn.pinned.send(&self.upstream, permit.request).await?;
+                if response.status() == StatusCode::CREATED {
+                    self.learn_exec_id(response, permit.judged).await
+                } else {
+                    Ok(response.map(|b| b.boxed()))
                 }
             }
             Route::ExecStart { exec_id, version } => {
@@ -130,10 +128,7 @@ impl Proxy {
                     .exec
                     .start(&self.upstream, conn.caller_info(), request, &exec_id, version.as_deref())
                     .await?;
-                let (request, plan) = permit.into_start();
-                let Some(plan) = plan else {
-                    return Err(ProxyError::Denied(vec!["exec start without a session plan".into()]));
-                };
+                let (request, plan) = (permit.request, permit.plan);
                 match (plan.start.detach, upgrade) {
                     (true, _) => self.start_detached(conn, request, plan, upgrade).await,
                     (false, true) => self.relay_upgradable(request, Some(plan)).await,

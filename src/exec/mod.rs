@@ -2,8 +2,9 @@
 //! reads it, placed in context, judged by policy and — only if allowed —
 //! rewritten into the canonical request that was judged.
 //!
-//! body → context → policy → [`Permit`]. The proxy can forward an exec request
-//! only by way of a `Permit`, and only this module makes them.
+//! body → context → policy → audit → permit. The proxy can forward an exec
+//! request only by way of a [`CreatePermit`] or [`StartPermit`], and only this
+//! module makes them.
 
 pub mod archive;
 pub mod body;
@@ -38,27 +39,22 @@ use user::EffectiveUser;
 /// judged from the daemon's inspect alone when they start.
 const REMEMBERED: usize = 16 * 1024;
 
-/// Permission to forward one exec request, carrying the canonical request that
-/// was judged. Only [`ExecGate`] makes them, and only once the decision is
-/// durable in the audit log.
-pub struct Permit {
-    request: Request<Body>,
-    /// For a create: what to remember once the daemon answers with the exec id.
-    pending: Option<Judged>,
-    /// For a start: the session about to run.
-    plan: Option<StartPlan>,
+/// Permission to forward one exec create: the canonical request that was
+/// judged. Only [`ExecGate`] makes them, and only once the decision is durable
+/// in the audit log.
+pub struct CreatePermit {
+    /// The request to forward.
+    pub request: Request<Body>,
+    /// What to remember once the daemon answers with the exec id.
+    pub judged: Judged,
 }
 
-impl Permit {
-    /// The request to forward, and what to remember once a create succeeds.
-    pub fn into_create(self) -> (Request<Body>, Option<Judged>) {
-        (self.request, self.pending)
-    }
-
-    /// The request to forward, and the session it starts.
-    pub fn into_start(self) -> (Request<Body>, Option<StartPlan>) {
-        (self.request, self.plan)
-    }
+/// Permission to forward one exec start, with the session it begins.
+pub struct StartPermit {
+    /// The request to forward.
+    pub request: Request<Body>,
+    /// The session about to run.
+    pub plan: StartPlan,
 }
 
 /// An allowed exec start: what its `exec.end` will need.
@@ -146,7 +142,7 @@ impl ExecGate {
         request: Request<Body>,
         reference: &str,
         version: Option<&str>,
-    ) -> Result<Permit, ProxyError> {
+    ) -> Result<CreatePermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         body::check_framing(&parts.headers)?;
         let bytes = body::read(&parts.headers, body, "exec create").await?;
@@ -191,12 +187,8 @@ impl ExecGate {
         let canonical = Bytes::from(config.encode());
         body::set_length(&mut parts.headers, canonical.len());
         let effective_spec = user.spec.clone();
-        let pending = Judged { create_seq, container_id: container.id.clone(), config, effective_spec };
-        Ok(Permit {
-            request: Request::from_parts(parts, http_body::full(canonical)),
-            pending: Some(pending),
-            plan: None,
-        })
+        let judged = Judged { create_seq, container_id: container.id.clone(), config, effective_spec };
+        Ok(CreatePermit { request: Request::from_parts(parts, http_body::full(canonical)), judged })
     }
 
     /// Remembers a created exec under the id the daemon gave it.
@@ -224,7 +216,7 @@ impl ExecGate {
         request: Request<Body>,
         exec_id: &str,
         version: Option<&str>,
-    ) -> Result<Permit, ProxyError> {
+    ) -> Result<StartPermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         body::check_framing(&parts.headers)?;
         let bytes = body::read(&parts.headers, body, "exec start").await?;
@@ -304,11 +296,7 @@ impl ExecGate {
         let canonical = Bytes::from(serde_json::to_vec(&start).unwrap_or_default());
         body::set_length(&mut parts.headers, canonical.len());
         let plan = StartPlan { exec_id: exec_id.to_owned(), facts, start, session, started: Instant::now() };
-        Ok(Permit {
-            request: Request::from_parts(parts, http_body::full(canonical)),
-            pending: None,
-            plan: Some(plan),
-        })
+        Ok(StartPermit { request: Request::from_parts(parts, http_body::full(canonical)), plan })
     }
 
     /// The facts every record about this exec carries.

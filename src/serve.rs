@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use serde_json::json;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -65,6 +66,10 @@ pub async fn run(config: Config) -> Result<()> {
     // unfinished sessions are closed in it first.
     let (audit, audit_thread) = Audit::open(config.audit.clone()).await?;
     info!(dir = %config.audit.log.dir.display(), record = ?config.audit.record, "audit trail open");
+    audit.log().append_later(json!({
+        "event": "policy.reload", "result": "loaded", "trigger": "start",
+        "policy_hash": current.hash(), "files": current.names(),
+    }));
 
     let upstream = Upstream::new(config.upstream.clone());
     upstream.warn_if_exposed();
@@ -105,7 +110,7 @@ pub async fn run(config: Config) -> Result<()> {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = sighup.recv() => reload(&policies).await,
+            _ = sighup.recv() => reload(&policies, &audit).await,
             _ = sigterm.recv() => { info!("SIGTERM received; shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT received; shutting down"); break; }
         }
@@ -127,16 +132,29 @@ pub async fn run(config: Config) -> Result<()> {
 }
 
 /// Recompiles the policy set off the runtime thread; a set that fails to
-/// compile leaves the last good one in force.
-async fn reload(policies: &Arc<Policies>) {
-    let policies = policies.clone();
-    match tokio::task::spawn_blocking(move || policies.reload()).await {
-        Ok(Ok(set)) => info!(policy_hash = set.hash(), files = ?set.names(), "policy reloaded"),
-        Ok(Err(err)) => {
-            warn!(error = format!("{err:#}"), "policy reload failed; keeping the previous policy")
+/// compile leaves the last good one in force. Either way the audit log says so.
+async fn reload(policies: &Arc<Policies>, audit: &Audit) {
+    let reloading = policies.clone();
+    let outcome = match tokio::task::spawn_blocking(move || reloading.reload()).await {
+        Ok(Ok(set)) => Ok(set),
+        Ok(Err(err)) => Err(format!("{err:#}")),
+        Err(err) => Err(err.to_string()),
+    };
+    let in_force = policies.current();
+    let record = match &outcome {
+        Ok(set) => {
+            info!(policy_hash = set.hash(), files = ?set.names(), "policy reloaded");
+            json!({ "event": "policy.reload", "result": "loaded", "policy_hash": set.hash(), "files": set.names() })
         }
-        Err(err) => warn!(error = %err, "policy reload failed; keeping the previous policy"),
-    }
+        Err(err) => {
+            warn!(error = %err, "policy reload failed; keeping the previous policy");
+            json!({
+                "event": "policy.reload", "result": "failed", "error": err,
+                "policy_hash": in_force.hash(), "files": in_force.names(),
+            })
+        }
+    };
+    audit.log().append_later(record);
 }
 
 /// Lets live sessions finish within `grace`, then closes the connections.

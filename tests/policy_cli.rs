@@ -142,6 +142,21 @@ fn sighup_swaps_the_policy_and_a_broken_one_keeps_the_last_good() {
         "the last good policy stays in force"
     );
     assert!(denied("cat").is_none());
+
+    // The audit log holds each reload's outcome.
+    let log_file = std::fs::read_dir(&gate.audit)
+        .expect("audit dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
+        .expect("log file");
+    let results: Vec<String> = std::fs::read_to_string(log_file)
+        .expect("read log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["event"] == "policy.reload")
+        .map(|r| r["result"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(results, ["loaded", "loaded", "failed"]);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode, Version, header};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -92,8 +93,8 @@ impl Proxy {
     }
 
     async fn dispatch(
-        &self,
-        conn: &Connection,
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
         request: Request<Incoming>,
     ) -> Result<Response<Body>, ProxyError> {
         let route = route::classify(request.method(), request.uri().path())
@@ -124,20 +125,39 @@ impl Proxy {
                 }
             }
             Route::ExecStart { exec_id, version } => {
-                let permit = self
-                    .exec
-                    .start(&self.upstream, conn.caller_info(), request, &exec_id, version.as_deref())
-                    .await?;
-                let (request, plan) = (permit.request, permit.plan);
-                match (plan.start.detach, upgrade) {
-                    (true, _) => self.start_detached(conn, request, plan, upgrade).await,
-                    (false, true) => self.relay_upgradable(request, Some(plan)).await,
-                    (false, false) => {
-                        self.end_unstarted(plan, "the client did not ask to upgrade the connection".into())
-                            .await;
-                        Err(ProxyError::UpgradeRequired { what: "exec start" })
-                    }
-                }
+                // Once a start is judged its records are owed, whatever the client
+                // does: it runs in a tracked task a dropped connection cannot cancel.
+                let (answer, answered) = oneshot::channel();
+                let (proxy, conn) = (self.clone(), conn.clone());
+                self.sessions.spawn(async move {
+                    let response = proxy.start(&conn, request, &exec_id, version.as_deref(), upgrade).await;
+                    let _ = answer.send(response);
+                });
+                answered
+                    .await
+                    .unwrap_or_else(|_| Err(ProxyError::BadRequest("the exec start was abandoned".into())))
+            }
+        }
+    }
+
+    /// Judges an exec start and runs what it allows: a detached start, or a
+    /// recorded session.
+    async fn start(
+        &self,
+        conn: &Connection,
+        request: Request<Body>,
+        exec_id: &str,
+        version: Option<&str>,
+        upgrade: bool,
+    ) -> Result<Response<Body>, ProxyError> {
+        let permit = self.exec.start(&self.upstream, conn.caller_info(), request, exec_id, version).await?;
+        let (request, plan) = (permit.request, permit.plan);
+        match (plan.start.detach, upgrade) {
+            (true, _) => self.start_detached(conn, request, plan, upgrade).await,
+            (false, true) => self.relay_upgradable(request, Some(plan)).await,
+            (false, false) => {
+                self.end_unstarted(plan, "the client did not ask to upgrade the connection".into()).await;
+                Err(ProxyError::UpgradeRequired { what: "exec start" })
             }
         }
     }
@@ -253,8 +273,15 @@ impl Proxy {
         self.sessions.spawn(async move {
             let taps = plan.as_ref().and_then(|p| p.session.as_ref().map(|s| s.taps(p.start.tty)));
             let bridged = async {
-                let (client, daemon) =
-                    tokio::try_join!(client_upgrade, daemon_upgrade).map_err(std::io::Error::other)?;
+                // The client may be gone before its 101 was written.
+                let client = match client_upgrade.await {
+                    Ok(client) => client,
+                    Err(err) => {
+                        debug!(error = %err, "client left before the stream began");
+                        return Ok(Transfer { to_daemon: 0, to_client: 0, ending: Ending::ClientGone });
+                    }
+                };
+                let daemon = daemon_upgrade.await.map_err(std::io::Error::other)?;
                 tunnel::bridge(client, daemon, taps).await
             };
             let outcome = tokio::select! {

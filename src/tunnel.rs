@@ -7,10 +7,13 @@
 //! when both directions are, and which side failed says how it ended.
 
 use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -53,13 +56,24 @@ enum PumpError {
 pub async fn bridge(client: Upgraded, daemon: Upgraded, taps: Option<(Tap, Tap)>) -> io::Result<Transfer> {
     let (client, client_pending) = into_stream(client)?;
     let (daemon, daemon_pending) = into_stream(daemon)?;
-    let (client_read, client_write) = client.into_split();
+    let (mut client_read, client_write) = client.into_split();
     let (daemon_read, daemon_write) = daemon.into_split();
     let (up_tap, down_tap) = taps.unzip();
-    let (up, down) = tokio::join!(
-        pump(client_pending, client_read, daemon_write, up_tap),
-        pump(daemon_pending, daemon_read, client_write, down_tap),
-    );
+    let output_done = AtomicBool::new(false);
+    let up = async {
+        let result = pump(client_pending, &mut client_read, daemon_write, up_tap).await;
+        // A read of 0 means the client ended stdin — or vanished. Only a peer
+        // that closed entirely leaves the socket hung up; a half-close does not.
+        let vanished =
+            result.is_ok() && !output_done.load(Ordering::Relaxed) && hung_up(client_read.as_ref());
+        (result, vanished)
+    };
+    let down = async {
+        let result = pump(daemon_pending, daemon_read, client_write, down_tap).await;
+        output_done.store(true, Ordering::Relaxed);
+        result
+    };
+    let ((up, client_vanished), down) = tokio::join!(up, down);
     for (direction, result) in [("client to daemon", &up), ("daemon to client", &down)] {
         if let Err(PumpError::Read(err) | PumpError::Write(err)) = result {
             tracing::debug!(direction, error = %err, "stream pump failed");
@@ -68,10 +82,18 @@ pub async fn bridge(client: Upgraded, daemon: Upgraded, taps: Option<(Tap, Tap)>
     let ending = match (&up, &down) {
         (_, Err(PumpError::Read(_))) | (Err(PumpError::Write(_)), _) => Ending::DaemonGone,
         (Err(PumpError::Read(_)), _) | (_, Err(PumpError::Write(_))) => Ending::ClientGone,
+        _ if client_vanished => Ending::ClientGone,
         _ => Ending::Closed,
     };
     let bytes = |r: &Result<u64, PumpError>| r.as_ref().map_or(0, |n| *n);
     Ok(Transfer { to_daemon: bytes(&up), to_client: bytes(&down), ending })
+}
+
+/// Whether the peer of `stream` has closed both directions (POLLHUP).
+fn hung_up(stream: &UnixStream) -> bool {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0].revents().is_some_and(|events| events.contains(PollFlags::POLLHUP))
 }
 
 /// Recovers the Unix stream under an upgrade, with the bytes hyper had already
@@ -115,6 +137,15 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_half_close_is_not_a_hang_up_but_a_close_is() {
+        let (ours, mut theirs) = UnixStream::pair().expect("pair");
+        theirs.shutdown().await.expect("half-close");
+        assert!(!hung_up(&ours));
+        drop(theirs);
+        assert!(hung_up(&ours));
+    }
 
     #[tokio::test]
     async fn pump_forwards_pending_bytes_first_and_half_closes() {

@@ -25,7 +25,13 @@ fn records(dir: &Path) -> Vec<Value> {
     files.sort();
     files
         .iter()
-        .flat_map(|f| std::fs::read_to_string(f).expect("log").lines().map(|l| serde_json::from_str(l).expect("json")).collect::<Vec<Value>>())
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .expect("log")
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json"))
+                .collect::<Vec<Value>>()
+        })
         .collect()
 }
 
@@ -38,7 +44,9 @@ fn end_of(dir: &Path, marker: &str) -> Value {
             .iter()
             .find(|r| r["event"] == "exec.start" && r["command"].to_string().contains(marker))
             .and_then(|r| r["exec_id"].as_str().map(str::to_owned));
-        if let Some(end) = id.and_then(|id| all.into_iter().find(|r| r["event"] == "exec.end" && r["exec_id"] == id.as_str())) {
+        if let Some(end) = id
+            .and_then(|id| all.into_iter().find(|r| r["event"] == "exec.end" && r["exec_id"] == id.as_str()))
+        {
             return end;
         }
         assert!(Instant::now() < deadline, "no exec.end for {marker:?} in {}", dir.display());
@@ -64,7 +72,9 @@ fn stream_bytes(recording: &str, stream: &str) -> Vec<u8> {
         }
         match (event["d"].as_str(), event["b64"].as_str()) {
             (Some(text), _) => out.extend_from_slice(text.as_bytes()),
-            (None, Some(b64)) => out.extend(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")),
+            (None, Some(b64)) => {
+                out.extend(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"))
+            }
             _ => panic!("event without data: {event}"),
         }
     }
@@ -124,7 +134,11 @@ fn tty_sessions_are_asciicast_v2_with_resizes() {
     let gate = Gate::start();
     let c = Container::run("cast", &[]);
     let status = Command::new("script")
-        .args(["-qec", &format!("stty cols 100 rows 30; docker exec -t {} sh -c 'echo cast-marker; sleep 0.3'", c.name), "/dev/null"])
+        .args([
+            "-qec",
+            &format!("stty cols 100 rows 30; docker exec -t {} sh -c 'echo cast-marker; sleep 0.3'", c.name),
+            "/dev/null",
+        ])
         .env("DOCKER_HOST", gate.host())
         .stdin(std::process::Stdio::null())
         .output()
@@ -137,7 +151,10 @@ fn tty_sessions_are_asciicast_v2_with_resizes() {
     let mut lines = cast.lines();
     let header: Value = serde_json::from_str(lines.next().expect("header")).expect("header json");
     assert_eq!(header["version"], 2);
-    assert!(header["width"].is_u64() && header["height"].is_u64() && header["timestamp"].is_u64(), "{header}");
+    assert!(
+        header["width"].is_u64() && header["height"].is_u64() && header["timestamp"].is_u64(),
+        "{header}"
+    );
     let events: Vec<Value> = lines.map(|l| serde_json::from_str(l).expect("event")).collect();
     for event in &events {
         let e = event.as_array().expect("event array");
@@ -155,7 +172,12 @@ fn tty_sessions_are_asciicast_v2_with_resizes() {
 fn binary_output_round_trips_exactly() {
     let gate = Gate::start();
     let c = Container::run("binary", &[]);
-    ok_stdout(&direct_docker().args(["exec", &c.name, "sh", "-c", "head -c 65536 /dev/urandom > /tmp/bin"]).output().expect("make"));
+    ok_stdout(
+        &direct_docker()
+            .args(["exec", &c.name, "sh", "-c", "head -c 65536 /dev/urandom > /tmp/bin"])
+            .output()
+            .expect("make"),
+    );
     let expected = direct_docker().args(["exec", &c.name, "cat", "/tmp/bin"]).output().expect("read").stdout;
     assert_eq!(expected.len(), 65536);
     let out = gate.run(&["exec", &c.name, "cat", "/tmp/bin"]);
@@ -166,9 +188,13 @@ fn binary_output_round_trips_exactly() {
 
 #[test]
 fn record_output_mode_keeps_stdin_out_and_the_cap_counts_the_rest() {
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--record", "output", "--record-max-bytes", "1000"]);
+    let gate =
+        Gate::start_with(Path::new(DOCKER_SOCK), &["--record", "output", "--record-max-bytes", "1000"]);
     let c = Container::run("cap", &[]);
-    let out = gate.run_stdin(&["exec", "-i", &c.name, "sh", "-c", "cat >/dev/null; head -c 10000 /dev/zero | tr '\\0' x"], b"secret-typed\n");
+    let out = gate.run_stdin(
+        &["exec", "-i", &c.name, "sh", "-c", "cat >/dev/null; head -c 10000 /dev/zero | tr '\\0' x"],
+        b"secret-typed\n",
+    );
     assert_eq!(out.stdout.len(), 10000);
     let end = end_of(&gate.audit, "/dev/zero");
     let recording = recording_of(&gate.audit, &end);
@@ -185,7 +211,17 @@ fn record_output_mode_keeps_stdin_out_and_the_cap_counts_the_rest() {
 fn secret_looking_env_values_are_redacted() {
     let gate = Gate::start();
     let c = Container::run("redact", &[]);
-    ok_stdout(&gate.run(&["exec", "-e", "DB_PASSWORD=hunter2", "-e", "api_token=tok123", "-e", "PLAIN=visible", &c.name, "true"]));
+    ok_stdout(&gate.run(&[
+        "exec",
+        "-e",
+        "DB_PASSWORD=hunter2",
+        "-e",
+        "api_token=tok123",
+        "-e",
+        "PLAIN=visible",
+        &c.name,
+        "true",
+    ]));
     let text: String = records(&gate.audit).iter().map(|r| r.to_string()).collect();
     assert!(text.contains("DB_PASSWORD=[REDACTED]") && text.contains("api_token=[REDACTED]"), "{text}");
     assert!(text.contains("PLAIN=visible"));
@@ -222,7 +258,8 @@ fn log_file(dir: &Path) -> PathBuf {
 }
 
 fn rewrite_lines(file: &Path, edit: impl FnOnce(&mut Vec<String>)) {
-    let mut lines: Vec<String> = std::fs::read_to_string(file).expect("read").lines().map(str::to_owned).collect();
+    let mut lines: Vec<String> =
+        std::fs::read_to_string(file).expect("read").lines().map(str::to_owned).collect();
     edit(&mut lines);
     std::fs::write(file, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write");
 }
@@ -232,7 +269,8 @@ fn verify_detects_every_kind_of_tampering() {
     let work = TempDir::new("tamper");
     let original = work.path().join("original");
     {
-        let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", original.to_str().expect("utf8")]);
+        let gate =
+            Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", original.to_str().expect("utf8")]);
         let c = Container::run("tamper", &[]);
         for i in 0..3 {
             ok_stdout(&gate.run(&["exec", &c.name, "echo", &format!("tamper-{i}")]));
@@ -269,7 +307,12 @@ fn verify_detects_every_kind_of_tampering() {
     // A recording edited after the fact.
     case("recording", &|dir| {
         let sessions = dir.join("sessions");
-        let first = std::fs::read_dir(&sessions).expect("sessions").filter_map(|e| e.ok()).next().expect("a recording").path();
+        let first = std::fs::read_dir(&sessions)
+            .expect("sessions")
+            .filter_map(|e| e.ok())
+            .next()
+            .expect("a recording")
+            .path();
         let mut text = std::fs::read_to_string(&first).expect("read");
         text = text.replacen("tamper", "tampir", 1);
         std::fs::write(&first, text).expect("write");
@@ -281,7 +324,10 @@ fn verify_detects_every_kind_of_tampering() {
     copy_dir(&original, &dir);
     rewrite_lines(&log_file(&dir), |l| l.truncate(l.len() - 2));
     std::fs::remove_file(dir.join("anchors.jsonl")).expect("remove local anchors");
-    assert!(verify(&dir, None).0, "without anchors a cut tail is invisible (why anchors are shipped off the host)");
+    assert!(
+        verify(&dir, None).0,
+        "without anchors a cut tail is invisible (why anchors are shipped off the host)"
+    );
     assert!(!verify(&dir, Some(&shipped)).0);
 }
 
@@ -305,8 +351,10 @@ fn rotation_chains_files_and_retention_keeps_verify_working() {
         .collect();
     assert_eq!(files.len(), 3, "retention keeps 3 files");
     for file in &files {
-        let first: Value = serde_json::from_str(std::fs::read_to_string(file.path()).expect("read").lines().next().expect("line"))
-            .expect("json");
+        let first: Value = serde_json::from_str(
+            std::fs::read_to_string(file.path()).expect("read").lines().next().expect("line"),
+        )
+        .expect("json");
         assert_eq!(first["event"], "audit.checkpoint", "{}", file.path().display());
     }
     let (ok, text) = verify(&dir, None);

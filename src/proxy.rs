@@ -21,7 +21,7 @@ use crate::exec::{ExecGate, Judged, StartPlan, body::check_framing};
 use crate::listener::Caller;
 use crate::route::{self, Route};
 use crate::tunnel::{self, Ending, Transfer};
-use crate::upstream::{Pinned, Upstream};
+use crate::upstream::{Control, Pinned, Upstream};
 
 /// Largest exec create answer execgate reads to learn the new exec's id.
 const MAX_CREATE_ANSWER: usize = 64 * 1024;
@@ -115,7 +115,13 @@ impl Proxy {
             Route::ExecCreate { container, version } => {
                 let permit = self
                     .exec
-                    .create(&self.upstream, conn.caller_info(), request, &container, version.as_deref())
+                    .create(
+                        &Control::pinned(&self.upstream, &conn.pinned),
+                        conn.caller_info(),
+                        request,
+                        &container,
+                        version.as_deref(),
+                    )
                     .await?;
                 let response = conn.pinned.send(&self.upstream, permit.request).await?;
                 if response.status() == StatusCode::CREATED {
@@ -150,7 +156,8 @@ impl Proxy {
         version: Option<&str>,
         upgrade: bool,
     ) -> Result<Response<Body>, ProxyError> {
-        let permit = self.exec.start(&self.upstream, conn.caller_info(), request, exec_id, version).await?;
+        let daemon = Control::pinned(&self.upstream, &conn.pinned);
+        let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, version).await?;
         let (request, plan) = (permit.request, permit.plan);
         match (plan.start.detach, upgrade) {
             (true, _) => self.start_detached(conn, request, plan, upgrade).await,
@@ -322,7 +329,7 @@ struct Watcher {
 impl Watcher {
     /// Classifies how a bridged session ended and records it.
     async fn end_session(&self, plan: StartPlan, outcome: Option<std::io::Result<Transfer>>) {
-        let inspect = context::exec(&self.upstream, &plan.exec_id).await;
+        let inspect = context::exec(&Control::pooled(&self.upstream), &plan.exec_id).await;
         let running = inspect.as_ref().is_ok_and(|i| i.running);
         let (reason, detail) = match (&outcome, &inspect) {
             (None, _) => (EndReason::ProxyShutdown, None),
@@ -346,7 +353,7 @@ impl Watcher {
     /// daemon cannot tell.
     async fn wait_exit(&self, exec_id: &str) -> Option<i64> {
         loop {
-            match context::exec(&self.upstream, exec_id).await {
+            match context::exec(&Control::pooled(&self.upstream), exec_id).await {
                 Ok(i) if !i.running => return i.exit_code,
                 Ok(_) => {}
                 Err(_) => return None,

@@ -149,6 +149,42 @@ impl Upstream {
     }
 }
 
+/// Where execgate sends its own questions to the daemon (inspects, archives):
+/// the client connection's pinned daemon connection when one is at hand — it
+/// is idle while its request is being judged, and keeps the lookup off any
+/// shared pool — else the shared control pool.
+#[derive(Clone, Copy)]
+pub struct Control<'a> {
+    upstream: &'a Upstream,
+    pinned: Option<&'a Pinned>,
+}
+
+impl<'a> Control<'a> {
+    /// Lookups over `pinned`.
+    pub fn pinned(upstream: &'a Upstream, pinned: &'a Pinned) -> Self {
+        Control { upstream, pinned: Some(pinned) }
+    }
+
+    /// Lookups over the shared pool.
+    pub fn pooled(upstream: &'a Upstream) -> Self {
+        Control { upstream, pinned: None }
+    }
+
+    /// `GET path_and_query`; the caller must read the body to its end.
+    pub async fn get(&self, path_and_query: &str) -> Result<Response<Incoming>, ProxyError> {
+        let Some(pinned) = self.pinned else {
+            return self.upstream.control_get(path_and_query).await;
+        };
+        let request = Request::get(path_and_query)
+            .header(hyper::header::HOST, "docker")
+            .body(crate::body::empty())
+            .map_err(|e| {
+                ProxyError::BadRequest(format!("cannot form a daemon request for {path_and_query:?}: {e}"))
+            })?;
+        pinned.send(self.upstream, request).await
+    }
+}
+
 /// The daemon connection pinned to one client connection.
 #[derive(Default)]
 pub struct Pinned {

@@ -17,7 +17,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use common::{
-    Container, DOCKER_SOCK, Gate, IMAGE, TempDir, direct_docker, ok_stdout, read_response, read_until, unique,
+    Container, DOCKER_SOCK, Gate, IMAGE, TempDir, direct_docker, frames, ok_stdout, read_response,
+    read_until, unique,
 };
 
 // ---------------------------------------------------------------------------
@@ -432,76 +433,13 @@ fn a_daemon_killed_mid_session_ends_it_as_daemon_error() {
 // ---------------------------------------------------------------------------
 // 3. SIGTERM with a session that outlives the grace period
 
-/// `execgate serve` with flags the shared harness fixes (it always passes
-/// `--shutdown-grace 10`, and clap refuses the flag twice).
-struct Serve {
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
-    _dir: TempDir,
-}
-
-impl Serve {
-    fn start(audit: &Path, extra: &[&str]) -> Self {
-        let dir = TempDir::new("serve");
-        let socket = dir.path().join("execgate.sock");
-        let log = dir.path().join("execgate.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_execgate"))
-            .arg("serve")
-            .arg("--listen")
-            .arg(&socket)
-            .args(["--upstream", DOCKER_SOCK, "--log-level", "debug", "--audit-dir"])
-            .arg(audit)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn execgate");
-        let serve = Serve { child, socket, log, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&serve.socket).is_err() {
-            assert!(Instant::now() < deadline, "execgate did not listen; log:\n{}", serve.log_text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        serve
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.socket.display())
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "execgate did not exit in {within:?}; log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn sigterm_past_the_grace_cuts_sessions_as_proxy_shutdown_and_anchors_the_head() {
     common::require_daemon();
     let audit = TempDir::new("shutdown-audit");
-    let mut serve = Serve::start(audit.path(), &["--shutdown-grace", "1"]);
+    let audit_dir = audit.path().to_string_lossy().into_owned();
+    let serve =
+        Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &audit_dir, "--shutdown-grace", "1"]);
     let c = Container::run("shutdown", &[]);
     let marker = unique("shutdown");
     let script = format!("echo started-{marker}; sleep 30");
@@ -510,10 +448,11 @@ fn sigterm_past_the_grace_cuts_sessions_as_proxy_shutdown_and_anchors_the_head()
     let exec_id = exec_id_of(audit.path(), &marker);
 
     let signalled = Instant::now();
-    signal(serve.child.id(), "TERM");
+    signal(serve.pid(), "TERM");
+    let log = serve.log.clone();
     let code = serve.wait_exit(Duration::from_secs(15));
     let took = signalled.elapsed();
-    assert_eq!(code, Some(0), "log:\n{}", serve.log_text());
+    assert_eq!(code, Some(0), "log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
     assert!(took < Duration::from_secs(10), "shutdown took {took:?} with a 1 s grace");
 
     let end = end_of(audit.path(), &exec_id, Duration::ZERO);
@@ -581,19 +520,6 @@ fn a_session_left_open_by_a_killed_execgate_is_closed_as_incomplete_on_restart()
 
 // ---------------------------------------------------------------------------
 // 5. Load
-
-/// Splits a non-TTY stream into (stream id, payload) frames.
-fn frames(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while data.len() >= 8 {
-        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
-        assert!(data.len() >= 8 + len, "truncated frame");
-        out.push((data[0], data[8..8 + len].to_vec()));
-        data = &data[8 + len..];
-    }
-    assert!(data.is_empty(), "trailing bytes after frames");
-    out
-}
 
 /// One exec over raw HTTP through the gate: create, then an upgraded start on
 /// the same connection, read to EOF. Returns (exec id, stdout).

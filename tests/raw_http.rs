@@ -8,7 +8,7 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{Container, Gate, TempDir, create_exec_direct, raw_exchange, read_response, read_until};
+use common::{Container, Gate, TempDir, create_exec_direct, frames, raw_exchange, read_response, read_until};
 
 fn start_request(version_prefix: &str, exec_id: &str, body: &str, upgrade: bool) -> Vec<u8> {
     let upgrade_headers = if upgrade { "Connection: Upgrade\r\nUpgrade: tcp\r\n" } else { "" };
@@ -17,19 +17,6 @@ fn start_request(version_prefix: &str, exec_id: &str, body: &str, upgrade: bool)
         body.len()
     )
     .into_bytes()
-}
-
-/// Splits a non-TTY stream into (stream id, payload) frames.
-fn frames(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while data.len() >= 8 {
-        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
-        assert!(data.len() >= 8 + len, "truncated frame");
-        out.push((data[0], data[8..8 + len].to_vec()));
-        data = &data[8 + len..];
-    }
-    assert!(data.is_empty(), "trailing bytes after frames");
-    out
 }
 
 fn stdout_of(stream: &[u8]) -> String {

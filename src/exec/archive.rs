@@ -14,7 +14,7 @@ use hyper::StatusCode;
 
 use super::context::{ContainerInfo, segment};
 use crate::error::ProxyError;
-use crate::upstream::Upstream;
+use crate::upstream::Control;
 
 /// Largest archive read (the file plus tar headers).
 const MAX_ARCHIVE: usize = 4 * 1024 * 1024 + 64 * 1024;
@@ -24,7 +24,7 @@ const MAX_LINKS: usize = 40;
 /// Reads the absolute `path` inside `container`, following symlinks within the
 /// container's root. `Ok(None)` when it does not exist.
 pub async fn read(
-    upstream: &Upstream,
+    daemon: &Control<'_>,
     container: &ContainerInfo,
     path: &str,
 ) -> Result<Option<String>, ProxyError> {
@@ -37,7 +37,7 @@ pub async fn read(
             )]));
         }
         let query = format!("/containers/{}/archive?path={}", segment(&container.id), segment(&current));
-        let response = upstream.control_get(&query).await?;
+        let response = daemon.get(&query).await?;
         match response.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),

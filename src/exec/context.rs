@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ProxyError;
 use crate::listener::Caller;
-use crate::upstream::Upstream;
+use crate::upstream::Control;
 
 /// Characters left as they are in a path segment; everything else is escaped
 /// so a name cannot add segments or a query to execgate's own requests.
@@ -132,11 +132,11 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, 
 /// GETs `path` from the daemon and decodes a 200 answer; any other status
 /// becomes an error carrying the daemon's own message and status.
 async fn get_json<T: serde::de::DeserializeOwned>(
-    upstream: &Upstream,
+    daemon: &Control<'_>,
     path: &str,
     what: &str,
 ) -> Result<T, ProxyError> {
-    let response = upstream.control_get(path).await?;
+    let response = daemon.get(path).await?;
     let status = response.status();
     let bytes = response
         .into_body()
@@ -158,9 +158,9 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Resolves a container reference (name, id or prefix) to the container.
-pub async fn container(upstream: &Upstream, reference: &str) -> Result<ContainerInfo, ProxyError> {
+pub async fn container(daemon: &Control<'_>, reference: &str) -> Result<ContainerInfo, ProxyError> {
     let raw: RawContainer = get_json(
-        upstream,
+        daemon,
         &format!("/containers/{}/json", segment(reference)),
         &format!("container {reference:?}"),
     )
@@ -182,8 +182,8 @@ pub async fn container(upstream: &Upstream, reference: &str) -> Result<Container
 }
 
 /// Reads an exec back from the daemon.
-pub async fn exec(upstream: &Upstream, exec_id: &str) -> Result<ExecInspect, ProxyError> {
-    get_json(upstream, &format!("/exec/{}/json", segment(exec_id)), &format!("exec {exec_id:?}")).await
+pub async fn exec(daemon: &Control<'_>, exec_id: &str) -> Result<ExecInspect, ProxyError> {
+    get_json(daemon, &format!("/exec/{}/json", segment(exec_id)), &format!("exec {exec_id:?}")).await
 }
 
 /// The calling process, as policy sees it (`input.caller`).

@@ -29,7 +29,7 @@ use crate::audit::{self, Audit, Session, recording::Header};
 use crate::body::{self as http_body, Body};
 use crate::error::ProxyError;
 use crate::policy::{Decision, Policies};
-use crate::upstream::Upstream;
+use crate::upstream::Control;
 use context::{CallerInfo, ContainerInfo, ExecInspect};
 use create::ExecConfig;
 use start::StartConfig;
@@ -137,7 +137,7 @@ impl ExecGate {
     /// Judges `POST /containers/{reference}/exec`.
     pub async fn create(
         &self,
-        upstream: &Upstream,
+        daemon: &Control<'_>,
         caller: &CallerInfo,
         request: Request<Body>,
         reference: &str,
@@ -152,11 +152,11 @@ impl ExecGate {
         let request_info =
             RequestInfo { method: parts.method.as_str().to_owned(), path, api_version: version };
         let context = async {
-            let container = context::container(upstream, reference).await?;
+            let container = context::container(daemon, reference).await?;
             require_running(&container)?;
             let effective_spec =
                 if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
-            let user = self.effective_user(upstream, &container, &effective_spec).await?;
+            let user = self.effective_user(daemon, &container, &effective_spec).await?;
             Ok::<_, ProxyError>((container, user))
         };
         let (container, user) = match context.await {
@@ -211,7 +211,7 @@ impl ExecGate {
     /// Judges `POST /exec/{id}/start` with the caller who starts it.
     pub async fn start(
         &self,
-        upstream: &Upstream,
+        daemon: &Control<'_>,
         caller: &CallerInfo,
         request: Request<Body>,
         exec_id: &str,
@@ -227,13 +227,13 @@ impl ExecGate {
             RequestInfo { method: parts.method.as_str().to_owned(), path, api_version: version };
         let judged = self.recall(exec_id);
         let context = async {
-            let inspect = context::exec(upstream, exec_id).await?;
+            let inspect = context::exec(daemon, exec_id).await?;
             if let Some(judged) = &judged {
                 still_as_judged(exec_id, judged, &inspect)?;
             }
-            let container = context::container(upstream, &inspect.container_id).await?;
+            let container = context::container(daemon, &inspect.container_id).await?;
             require_running(&container)?;
-            let user = self.effective_user(upstream, &container, &inspect.process_config.user).await?;
+            let user = self.effective_user(daemon, &container, &inspect.process_config.user).await?;
             Ok::<_, ProxyError>((inspect, container, user))
         };
         let (inspect, container, user) = match context.await {
@@ -387,39 +387,35 @@ impl ExecGate {
     /// Resolves `spec` against the container's own passwd and group files.
     async fn effective_user(
         &self,
-        upstream: &Upstream,
+        daemon: &Control<'_>,
         container: &ContainerInfo,
         spec: &str,
     ) -> Result<EffectiveUser, ProxyError> {
-        let (passwd, group) = self.user_files(upstream, container).await?;
+        let (passwd, group) = self.user_files(daemon, container).await?;
         user::resolve(spec, &user::Files { passwd: passwd.as_deref(), group: group.as_deref() })
             .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))
     }
 
     async fn user_files(
         &self,
-        upstream: &Upstream,
+        daemon: &Control<'_>,
         container: &ContainerInfo,
     ) -> Result<(Option<String>, Option<String>), ProxyError> {
-        let root =
-            container.merged_dir.clone().filter(|root| self.lookup != UserLookup::Archive && root.is_dir());
+        let root = container
+            .merged_dir
+            .as_deref()
+            .filter(|root| self.lookup != UserLookup::Archive && root.is_dir());
         if let Some(root) = root {
-            let read = tokio::task::spawn_blocking(move || {
-                Ok::<_, std::io::Error>((
-                    rootfs::read(&root, "etc/passwd")?,
-                    rootfs::read(&root, "etc/group")?,
-                ))
+            // Read in place: two small files the page cache holds after the first
+            // exec; a hop to the blocking pool and back costs more than the reads.
+            let read = || {
+                Ok::<_, std::io::Error>((rootfs::read(root, "etc/passwd")?, rootfs::read(root, "etc/group")?))
+            };
+            return read().map_err(|e| {
+                ProxyError::Denied(vec![format!(
+                    "cannot read the container's /etc/passwd or /etc/group: {e}"
+                )])
             });
-            return read
-                .await
-                .map_err(|e| {
-                    ProxyError::Denied(vec![format!("cannot read the container's user files: {e}")])
-                })?
-                .map_err(|e| {
-                    ProxyError::Denied(vec![format!(
-                        "cannot read the container's /etc/passwd or /etc/group: {e}"
-                    )])
-                });
         }
         if self.lookup == UserLookup::Rootfs {
             return Err(ProxyError::Denied(vec![format!(
@@ -428,8 +424,8 @@ impl ExecGate {
                 container.name
             )]));
         }
-        let passwd = archive::read(upstream, container, "/etc/passwd").await?;
-        let group = archive::read(upstream, container, "/etc/group").await?;
+        let passwd = archive::read(daemon, container, "/etc/passwd").await?;
+        let group = archive::read(daemon, container, "/etc/group").await?;
         Ok((passwd, group))
     }
 

@@ -86,14 +86,13 @@ impl Gate {
         let given = extra.iter().position(|a| *a == "--audit-dir").and_then(|i| extra.get(i + 1));
         let audit = given.map_or_else(|| dir.path().join("audit"), PathBuf::from);
         let mut command = Command::new(env!("CARGO_BIN_EXE_execgate"));
-        command.arg("serve").arg("--listen").arg(&socket).arg("--upstream").arg(upstream).args([
-            "--log-level",
-            "debug",
-            "--shutdown-grace",
-            "10",
-        ]);
+        command.arg("serve").arg("--listen").arg(&socket).arg("--upstream").arg(upstream);
+        command.args(["--log-level", "debug"]);
         if given.is_none() {
             command.arg("--audit-dir").arg(&audit);
+        }
+        if !extra.contains(&"--shutdown-grace") {
+            command.args(["--shutdown-grace", "10"]);
         }
         let child = command
             .args(extra)
@@ -296,6 +295,19 @@ pub fn read_response(stream: &mut UnixStream) -> (String, Vec<u8>) {
     }
     let body = data[split..split + len].to_vec();
     (head, body)
+}
+
+/// Splits a non-TTY exec stream into (stream id, payload) frames.
+pub fn frames(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while data.len() >= 8 {
+        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
+        assert!(data.len() >= 8 + len, "truncated frame");
+        out.push((data[0], data[8..8 + len].to_vec()));
+        data = &data[8 + len..];
+    }
+    assert!(data.is_empty(), "trailing bytes after frames");
+    out
 }
 
 /// Creates an exec directly on the daemon with `body` and returns its id.

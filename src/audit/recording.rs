@@ -415,7 +415,12 @@ impl Open {
         let t = (at.as_secs_f64() * 1e6).round() / 1e6;
         let carry = self.carry.entry(stream.name()).or_default();
         carry.extend_from_slice(bytes);
-        let (text, raw) = split_utf8(carry);
+        let (mut text, mut raw) = split_utf8(carry);
+        // Binary that happens to be valid UTF-8 (runs of NULs) would cost six
+        // bytes a byte as JSON escapes; base64 keeps it exact at four per three.
+        if !self.tty && text.as_deref().is_some_and(mostly_control) {
+            raw = text.take().map(String::into_bytes);
+        }
         let code = if stream == Stream::Stdin { "i" } else { "o" };
         if let Some(text) = text {
             if self.tty {
@@ -444,6 +449,16 @@ impl Open {
         self.last_checkpoint = Instant::now();
         Ok((self.written, chain::hex(&self.hasher.clone().finalize())))
     }
+}
+
+/// Whether more than one byte in eight is a control character other than the
+/// ones text is made of (tab, newline, carriage return, escape).
+fn mostly_control(text: &str) -> bool {
+    let controls = text
+        .bytes()
+        .filter(|b| (*b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b)) || *b == 0x7f)
+        .count();
+    controls * 8 > text.len()
 }
 
 /// Takes the longest valid UTF-8 text from `buf`, keeping an incomplete
@@ -583,6 +598,13 @@ mod tests {
                 "split at {split}"
             );
         }
+    }
+
+    #[test]
+    fn control_heavy_text_counts_as_binary() {
+        assert!(mostly_control("\0\0\0\0"));
+        assert!(!mostly_control("plain text\r\n\ttabbed \x1b[1mbold\x1b[0m"));
+        assert!(!mostly_control(""));
     }
 
     #[test]

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Benchmark execgate against a real Docker daemon: request rate and latency
-# (direct vs execgate vs socat) and exec stream throughput, printed as markdown.
+# Benchmarks against a real Docker daemon, each printing markdown tables:
+#   proxy      request rate and latency (direct vs execgate vs socat), exec stream throughput
+#   exec_gate  one policy decision, and the latency exec create adds
+#   audit_log  fsync'd audit records per second with group commit
 #
-#   scripts/bench.sh                                  # default flags
-#   EXECGATE_BENCH_ARGS="--workers 2" scripts/bench.sh # compare runtime flavours
+#   scripts/bench.sh                                   # all three, default flags
+#   EXECGATE_BENCH_ARGS="--workers 2" scripts/bench.sh  # compare runtime flavours
 #
 # Settings (EXECGATE_BENCH_SECS, _WARMUP, _CONNS, _ARGS, _STREAM_BYTES,
-# _STREAM_RUNS) are read from the environment; see benches/proxy.rs.
-# Extra arguments go to `cargo bench`.
+# _STREAM_RUNS, _CREATES) come from the environment; see each file in benches/.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-scripts/testbed.sh
-exec cargo bench --bench proxy "$@"
+bash scripts/testbed.sh
+cargo bench --bench proxy
+cargo bench --bench exec_gate
+cargo bench --bench audit_log

@@ -27,6 +27,13 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
+# asciinema checks that TTY recordings are asciicast v2 it can read.
+if ! python3 -c 'import asciinema' >/dev/null 2>&1; then
+    log "installing asciinema (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check asciinema >/dev/null 2>&1 \
+        || die "cannot install asciinema with pip"
+fi
+
 # The CLI first on PATH is the one the tests drive (28.x at /usr/local/bin).
 log "docker CLI: $(command -v docker) ($(docker version --format '{{.Client.Version}}' 2>/dev/null || echo unknown))"
 

@@ -208,7 +208,10 @@ pub fn run() -> Result<ExitCode> {
                 },
             };
             let runtime = build_runtime(args.workers)?;
-            runtime.block_on(serve::run(config))?;
+            let served = runtime.block_on(serve::run(config));
+            // Do not wait on blocking work a cut session may have left behind.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(PolicyCommand::Test { paths }) => policy_test(&paths),

@@ -125,8 +125,13 @@ pub async fn run(config: Config) -> Result<()> {
     drop(proxy);
     drop(audit);
     // The writer ends once the last handle is gone (the recorder thread holds
-    // one until its queue closes); it anchors the head as it goes.
-    let _ = tokio::task::spawn_blocking(move || audit_thread.join()).await;
+    // one until its queue closes) and anchors the head as it goes. A session
+    // task that outlived the grace may still hold one: the head is anchored
+    // above already, so waiting is bounded.
+    let joined = tokio::task::spawn_blocking(move || audit_thread.join());
+    if tokio::time::timeout(CUT_WAIT, joined).await.is_err() {
+        warn!("audit writer still busy at exit; its last records were anchored above");
+    }
     info!("execgate stopped");
     Ok(())
 }

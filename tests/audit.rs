@@ -164,6 +164,15 @@ fn tty_sessions_are_asciicast_v2_with_resizes() {
     }
     let output: String = events.iter().filter(|e| e[1] == "o").map(|e| e[2].as_str().unwrap_or("")).collect();
     assert!(output.contains("cast-marker"), "{output}");
+    // asciinema itself reads it back.
+    let path = gate.audit.join(end["recording"]["path"].as_str().expect("path"));
+    let played = Command::new("asciinema")
+        .arg("cat")
+        .arg(&path)
+        .output()
+        .expect("asciinema (scripts/testbed.sh installs it)");
+    assert!(played.status.success(), "{}", String::from_utf8_lossy(&played.stderr));
+    assert!(String::from_utf8_lossy(&played.stdout).contains("cast-marker"));
     // The CLI sizes the terminal through POST /exec/{id}/resize.
     assert!(events.iter().any(|e| e[1] == "r" && e[2] == "100x30"), "{cast}");
 }

@@ -157,15 +157,12 @@ impl Proxy {
         upgrade: bool,
     ) -> Result<Response<Body>, ProxyError> {
         let daemon = Control::pinned(&self.upstream, &conn.pinned);
-        let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, version).await?;
+        let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, version, upgrade).await?;
         let (request, plan) = (permit.request, permit.plan);
-        match (plan.start.detach, upgrade) {
-            (true, _) => self.start_detached(conn, request, plan, upgrade).await,
-            (false, true) => self.relay_upgradable(request, Some(plan)).await,
-            (false, false) => {
-                self.end_unstarted(plan, "the client did not ask to upgrade the connection".into()).await;
-                Err(ProxyError::UpgradeRequired { what: "exec start" })
-            }
+        if plan.start.detach {
+            self.start_detached(conn, request, plan, upgrade).await
+        } else {
+            self.relay_upgradable(request, Some(plan)).await
         }
     }
 

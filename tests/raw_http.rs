@@ -84,6 +84,14 @@ fn hijack_without_upgrade_headers_gets_a_clear_error() {
     let message: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let text = message["message"].as_str().expect("message");
     assert!(text.starts_with("execgate: exec start streams over a hijacked connection"), "{text}");
+    // Refused before judging: nothing was allowed, so no session is owed an end.
+    let log = std::fs::read_dir(&gate.audit)
+        .expect("audit dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
+        .map(|p| std::fs::read_to_string(p).expect("log"))
+        .collect::<String>();
+    assert!(!log.contains("\"exec.start\""), "{log}");
 
     let attach = "POST /v1.41/containers/x/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n";
     stream.write_all(attach.as_bytes()).expect("write");

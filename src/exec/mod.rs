@@ -208,7 +208,8 @@ impl ExecGate {
         remembered.by_id.get(exec_id).cloned()
     }
 
-    /// Judges `POST /exec/{id}/start` with the caller who starts it.
+    /// Judges `POST /exec/{id}/start` with the caller who starts it. An attached
+    /// start must ask to `upgrade`: it streams over the hijacked connection.
     pub async fn start(
         &self,
         daemon: &Control<'_>,
@@ -216,12 +217,16 @@ impl ExecGate {
         request: Request<Body>,
         exec_id: &str,
         version: Option<&str>,
+        upgrade: bool,
     ) -> Result<StartPermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         body::check_framing(&parts.headers)?;
         let bytes = body::read(&parts.headers, body, "exec start").await?;
         let start = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
+        if !start.detach && !upgrade {
+            return Err(ProxyError::UpgradeRequired { what: "exec start" });
+        }
         let path = parts.uri.path().to_owned();
         let request_info =
             RequestInfo { method: parts.method.as_str().to_owned(), path, api_version: version };

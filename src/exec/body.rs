@@ -14,7 +14,8 @@ pub const MAX_EXEC_BODY: usize = 1024 * 1024;
 /// a single `chunked`. (`Content-Length` beside `Transfer-Encoding` never gets
 /// here: hyper drops the length, reads chunked and closes the connection after,
 /// per RFC 9112 §6.3 — as Go's server does — and execgate re-frames exec bodies
-/// with an exact length anyway.)
+/// with an exact length anyway.) The proxy applies it to every request, before
+/// any body is read.
 pub fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
     let codings: Vec<_> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
     if codings.is_empty() {

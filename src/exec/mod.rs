@@ -144,7 +144,6 @@ impl ExecGate {
         version: Option<&str>,
     ) -> Result<CreatePermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
-        body::check_framing(&parts.headers)?;
         let bytes = body::read(&parts.headers, body, "exec create").await?;
         let config = ExecConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
@@ -220,7 +219,6 @@ impl ExecGate {
         upgrade: bool,
     ) -> Result<StartPermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
-        body::check_framing(&parts.headers)?;
         let bytes = body::read(&parts.headers, body, "exec start").await?;
         let start = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use common::{
     Container, DOCKER_SOCK, Gate, IMAGE, TempDir, direct_docker, frames, ok_stdout, read_response,
-    read_until, unique,
+    read_until, start_request, unique,
 };
 
 // ---------------------------------------------------------------------------
@@ -536,12 +536,8 @@ fn raw_exec(socket: &Path, container: &str, n: usize) -> (String, String) {
     assert!(head.starts_with("HTTP/1.1 201"), "exec {n} create: {head}{}", String::from_utf8_lossy(&answer));
     let value: Value = serde_json::from_slice(&answer).expect("create answer");
     let id = value["Id"].as_str().expect("Id").to_owned();
-    let body = r#"{"Detach":false,"Tty":false}"#;
-    let start = format!(
-        "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(start.as_bytes()).expect("write start");
+    let start = start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, true);
+    stream.write_all(&start).expect("write start");
     let data = read_until(&mut stream, b"\r\n\r\n");
     let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("start head") + 4;
     let head = String::from_utf8_lossy(&data[..split]).into_owned();
@@ -765,12 +761,8 @@ fn a_client_gone_before_the_upgrade_still_gets_an_exec_end() {
         assert!(head.starts_with("HTTP/1.1 201"), "{head}");
         let value: Value = serde_json::from_slice(&answer).expect("create answer");
         let id = value["Id"].as_str().expect("Id");
-        let start = r#"{"Detach":false,"Tty":false}"#;
-        let request = format!(
-            "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{start}",
-            start.len()
-        );
-        stream.write_all(request.as_bytes()).expect("write start");
+        let request = start_request("/v1.41", id, r#"{"Detach":false,"Tty":false}"#, true);
+        stream.write_all(&request).expect("write start");
         std::thread::sleep(Duration::from_micros(i * 200));
         drop(stream);
     }

@@ -172,13 +172,9 @@ fn daemon_exec(id: &str) -> Value {
 
 /// Starts an exec through the gate and returns its output (frames removed).
 fn run_through(gate: &Gate, id: &str, tty: bool) -> String {
-    let body = format!("{{\"Detach\":false,\"Tty\":{tty}}}");
-    let request = format!(
-        "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let request = common::start_request("/v1.41", id, &format!("{{\"Detach\":false,\"Tty\":{tty}}}"), true);
     let mut stream = gate.connect();
-    stream.write_all(request.as_bytes()).expect("write");
+    stream.write_all(&request).expect("write");
     let mut data = Vec::new();
     stream.read_to_end(&mut data).expect("read");
     let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;

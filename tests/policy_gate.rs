@@ -8,7 +8,9 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{Container, DOCKER_SOCK, Gate, create_exec_direct, direct_docker, ok_stdout, read_response};
+use common::{
+    Container, DOCKER_SOCK, Gate, create_exec_direct, direct_docker, ok_stdout, read_response, start_request,
+};
 
 /// Sends one request on a new connection to `socket`; returns (head, body).
 fn request(socket: &std::path::Path, raw: &[u8]) -> (String, Vec<u8>) {
@@ -96,20 +98,7 @@ fn cli_spellings_and_aliases_of_uid_0_are_denied() {
     let gate = Gate::start();
     let c = Container::run("spellings", &[]);
     // A passwd alias of uid 0, added behind execgate's back.
-    ok_stdout(
-        &direct_docker()
-            .args([
-                "exec",
-                "-u",
-                "root",
-                &c.name,
-                "sh",
-                "-c",
-                "echo 'toor:x:0:0::/root:/bin/sh' >> /etc/passwd",
-            ])
-            .output()
-            .expect("exec"),
-    );
+    c.as_root("echo 'toor:x:0:0::/root:/bin/sh' >> /etc/passwd");
     for spec in ["0", "00", "000", "+0", "-0", "root", "0:0", "root:app", "toor"] {
         let out = gate.run(&["exec", "-u", spec, &c.name, "id", "-u"]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -312,20 +301,16 @@ fn the_daemon_stores_exactly_what_was_judged() {
 fn execs_created_behind_execgates_back_are_judged_at_start() {
     let gate = Gate::start();
     let c = Container::run("behind", &[]);
-    let start = |id: &str| {
-        format!(
-            "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
-        )
-    };
+    let start = |id: &str| start_request("/v1.41", id, "{}", true);
     let root = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"root","Cmd":["id","-u"]}"#);
-    let (head, answer) = request(&gate.socket, start(&root).as_bytes());
+    let (head, answer) = request(&gate.socket, &start(&root));
     assert_eq!(status(&head), 403, "{head}");
     assert!(message(&answer).contains("resolves to uid 0"));
     assert_eq!(inspect_exec(&root)["Pid"], 0, "the denied exec must never have run");
 
     let app = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"app","Cmd":["id","-u"]}"#);
     let mut stream = UnixStream::connect(&gate.socket).expect("connect");
-    stream.write_all(start(&app).as_bytes()).expect("write");
+    stream.write_all(&start(&app)).expect("write");
     let got = common::read_until(&mut stream, b"1000\n");
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
 }
@@ -345,24 +330,9 @@ fn a_user_remapped_between_create_and_start_is_judged_again() {
     let id = created_id(&answer);
     // Behind execgate's back, `app` becomes uid 0. The daemon resolves users at
     // start, so execgate must too.
-    ok_stdout(
-        &direct_docker()
-            .args([
-                "exec",
-                "-u",
-                "root",
-                &c.name,
-                "sh",
-                "-c",
-                "sed -i 's/^app:x:1000:1000/app:x:0:0/' /etc/passwd",
-            ])
-            .output()
-            .expect("remap"),
-    );
-    let start = format!(
-        "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
-    );
-    let (head, answer) = request(&gate.socket, start.as_bytes());
+    c.as_root("sed -i 's/^app:x:1000:1000/app:x:0:0/' /etc/passwd");
+    let start = start_request("/v1.41", &id, "{}", true);
+    let (head, answer) = request(&gate.socket, &start);
     assert_eq!(status(&head), 403, "{head}");
     assert!(message(&answer).contains("\"app\" resolves to uid 0"), "{}", message(&answer));
     assert_eq!(inspect_exec(&id)["Pid"], 0);
@@ -392,12 +362,10 @@ fn a_container_renamed_between_create_and_start_keeps_its_judged_exec() {
     ok_stdout(&direct_docker().args(["rename", &original.name, &moved]).output().expect("rename"));
     let _moved_guard = Container { name: moved };
     let _impostor = Container::run_named(&original.name, &["--privileged"]);
-    let start = format!(
-        "POST /v1.41/exec/{id}/start HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
-    );
+    let start = start_request("/v1.41", &id, "{}", true);
     let mut stream = UnixStream::connect(&gate.socket).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    stream.write_all(start.as_bytes()).expect("write");
+    stream.write_all(&start).expect("write");
     let got = common::read_until(&mut stream, hostname.trim().as_bytes());
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 101") && text.contains(hostname.trim()), "{text}");
@@ -414,10 +382,8 @@ fn a_judged_exec_starts_detached_without_upgrade() {
     );
     assert_eq!(status(&head), 201);
     let id = created_id(&answer);
-    let detached = format!(
-        "POST /exec/{id}/start HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{{\"Detach\":true}}"
-    );
-    let (head, _) = request(&gate.socket, detached.as_bytes());
+    let detached = start_request("", &id, r#"{"Detach":true}"#, false);
+    let (head, _) = request(&gate.socket, &detached);
     assert_eq!(status(&head), 200, "{head}");
 }
 
@@ -449,18 +415,7 @@ fn the_archive_lookup_resolves_like_the_rootfs() {
     let c = Container::run("archive", &[]);
     assert_eq!(ok_stdout(&gate.run(&["exec", &c.name, "id", "-u"])), "1000\n");
     // passwd behind a symlink, with a uid-0 alias: followed inside the container.
-    ok_stdout(&direct_docker()
-        .args([
-            "exec",
-            "-u",
-            "root",
-            &c.name,
-            "sh",
-            "-c",
-            "mkdir -p /srv && cp /etc/passwd /srv/passwd && echo 'toor:x:0:0::/:/bin/sh' >> /srv/passwd && ln -sf ../srv/passwd /etc/passwd",
-        ])
-        .output()
-        .expect("relink"));
+    c.as_root("mkdir -p /srv && cp /etc/passwd /srv/passwd && echo 'toor:x:0:0::/:/bin/sh' >> /srv/passwd && ln -sf ../srv/passwd /etc/passwd");
     let out = gate.run(&["exec", "-u", "toor", &c.name, "id", "-u"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("\"toor\" resolves to uid 0"), "{err}");

@@ -8,16 +8,10 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{Container, Gate, TempDir, create_exec_direct, frames, raw_exchange, read_response, read_until};
-
-fn start_request(version_prefix: &str, exec_id: &str, body: &str, upgrade: bool) -> Vec<u8> {
-    let upgrade_headers = if upgrade { "Connection: Upgrade\r\nUpgrade: tcp\r\n" } else { "" };
-    format!(
-        "POST {version_prefix}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n{upgrade_headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
+use common::{
+    Container, Gate, TempDir, create_exec_direct, frames, raw_exchange, read_response, read_until,
+    start_request,
+};
 
 fn stdout_of(stream: &[u8]) -> String {
     frames(stream)

@@ -237,6 +237,19 @@ impl Container {
     }
 }
 
+impl Container {
+    /// Runs `sh -c script` as root in the container, straight on the daemon
+    /// (setup behind execgate's back); returns its stdout.
+    pub fn as_root(&self, script: &str) -> String {
+        ok_stdout(
+            &direct_docker()
+                .args(["exec", "-u", "root", &self.name, "sh", "-c", script])
+                .output()
+                .expect("exec"),
+        )
+    }
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = direct_docker().args(["rm", "-f", &self.name]).output();
@@ -295,6 +308,17 @@ pub fn read_response(stream: &mut UnixStream) -> (String, Vec<u8>) {
     }
     let body = data[split..split + len].to_vec();
     (head, body)
+}
+
+/// `POST {version_prefix}/exec/{exec_id}/start` with `body`, asking to upgrade
+/// the connection when `upgrade`.
+pub fn start_request(version_prefix: &str, exec_id: &str, body: &str, upgrade: bool) -> Vec<u8> {
+    let upgrade_headers = if upgrade { "Connection: Upgrade\r\nUpgrade: tcp\r\n" } else { "" };
+    format!(
+        "POST {version_prefix}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n{upgrade_headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Splits a non-TTY exec stream into (stream id, payload) frames.

@@ -229,6 +229,29 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<Source>> {
             .map(|(name, text)| Source { name: (*name).to_owned(), text: (*text).to_owned() })
             .collect());
     }
+    let files = files(paths)?;
+    if !files.iter().any(|f| f.extension().is_some_and(|x| x == "rego")) {
+        bail!(
+            "no .rego files in {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let meta =
+                std::fs::metadata(&file).with_context(|| format!("failed to read {}", file.display()))?;
+            check_owner(&file, &meta)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("failed to read policy file {}", file.display()))?;
+            Ok(Source { name: file.display().to_string(), text })
+        })
+        .collect()
+}
+
+/// The files `paths` name: each file, and each directory's `*.rego` and
+/// `data.json` (not subdirectories), in name order.
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path)
@@ -250,23 +273,7 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<Source>> {
             files.push(path.clone());
         }
     }
-    if !files.iter().any(|f| f.extension().is_some_and(|x| x == "rego")) {
-        bail!(
-            "no .rego files in {}",
-            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    files
-        .into_iter()
-        .map(|file| {
-            let meta =
-                std::fs::metadata(&file).with_context(|| format!("failed to read {}", file.display()))?;
-            check_owner(&file, &meta)?;
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("failed to read policy file {}", file.display()))?;
-            Ok(Source { name: file.display().to_string(), text })
-        })
-        .collect()
+    Ok(files)
 }
 
 /// Refuses policy files others could have written, as sshd refuses such keys:
@@ -306,6 +313,25 @@ impl Policies {
     /// The set in force now.
     pub fn current(&self) -> Arc<PolicySet> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What the policy files look like on disk now (names, sizes, mtimes): a
+    /// change means they were edited. `None` for the built-in pack or when the
+    /// files cannot be listed (a reload then says why).
+    pub fn fingerprint(&self) -> Option<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+        if self.paths.is_empty() {
+            return None;
+        }
+        let listed = files(&self.paths).ok()?;
+        Some(
+            listed
+                .into_iter()
+                .filter_map(|f| {
+                    let meta = std::fs::metadata(&f).ok()?;
+                    Some((f, meta.len(), meta.modified().ok()?))
+                })
+                .collect(),
+        )
     }
 
     /// Compiles the set again and swaps it in. On failure the last good set

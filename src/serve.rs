@@ -27,6 +27,9 @@ use crate::upstream::Upstream;
 /// keep-alive connection right after the stream closes.
 const DRAIN_LINGER: Duration = Duration::from_secs(1);
 
+/// How often the policy files are checked for edits (SIGHUP reloads at once).
+const POLICY_WATCH: Duration = Duration::from_secs(2);
+
 /// How long cut sessions get to record their end.
 const CUT_WAIT: Duration = Duration::from_secs(5);
 
@@ -84,6 +87,7 @@ pub async fn run(config: Config) -> Result<()> {
     let stopping = CancellationToken::new();
     let cut = CancellationToken::new();
     let lifecycle = Lifecycle { sessions: sessions.clone(), stopping: stopping.clone(), cut: cut.clone() };
+    let watcher = tokio::spawn(watch_policy(policies.clone(), audit.clone()));
     let exec = ExecGate::new(policies.clone(), config.user_lookup, audit.clone());
     let proxy = Arc::new(Proxy::new(upstream, exec, audit.clone(), lifecycle));
     let ticker = tokio::spawn({
@@ -121,6 +125,7 @@ pub async fn run(config: Config) -> Result<()> {
     stopping.cancel();
     drain(&connections, &sessions, &shutdown, &cut, config.shutdown_grace).await;
     ticker.abort();
+    watcher.abort();
     audit.log().anchor("shutdown").await;
     drop(proxy);
     drop(audit);
@@ -134,6 +139,23 @@ pub async fn run(config: Config) -> Result<()> {
     }
     info!("execgate stopped");
     Ok(())
+}
+
+/// Reloads the policy whenever its files change on disk (checked every
+/// [`POLICY_WATCH`]); does nothing for the built-in pack.
+async fn watch_policy(policies: Arc<Policies>, audit: Audit) {
+    let mut seen = policies.fingerprint();
+    if seen.is_none() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(POLICY_WATCH).await;
+        let now = policies.fingerprint();
+        if now != seen {
+            seen = now;
+            reload(&policies, &audit).await;
+        }
+    }
 }
 
 /// Recompiles the policy set off the runtime thread; a set that fails to

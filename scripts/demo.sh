@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Demo: prepares the test bed, starts execgate in front of the real daemon and
-# sends a few execs through it — one allowed, two denied by the default policy.
+# Demo: prepares the test bed, starts execgate in front of the real daemon,
+# sends a few execs through it — one allowed, two denied by the default policy —
+# then shows and verifies the audit trail they left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ cargo build --release --quiet
 dir=$(mktemp -d)
 sock="$dir/execgate.sock"
 name="execgate-demo-$$"
-./target/release/execgate serve --listen "$sock" >"$dir/execgate.log" 2>&1 &
+./target/release/execgate serve --listen "$sock" --audit-dir "$dir/audit" >"$dir/execgate.log" 2>&1 &
 gate=$!
 cleanup() {
     docker -H unix:///var/run/docker.sock rm -f "$name" >/dev/null 2>&1 || true
@@ -36,5 +37,12 @@ docker exec -u root "$name" id || true
 step docker exec --privileged "$name" id
 docker exec --privileged "$name" id || true
 
-printf '\n\033[1mexecgate decisions:\033[0m\n'
-grep -E 'exec (allowed|denied)' "$dir/execgate.log" || true
+step execgate audit show "$dir/audit"
+./target/release/execgate audit show "$dir/audit"
+
+id=$(grep -o '"exec_id":"[0-9a-f]*"' "$dir/audit"/audit-*.jsonl | head -n 1 | cut -d'"' -f4)
+step execgate audit show "$dir/audit" --exec "${id:0:12}"
+./target/release/execgate audit show "$dir/audit" --exec "${id:0:12}"
+
+step execgate audit verify "$dir/audit"
+./target/release/execgate audit verify "$dir/audit"

@@ -7,7 +7,7 @@
 //! waiting on it is then denied) and the partial batch is cut off again, so the
 //! chain stays whole and the next batch can succeed once the disk recovers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -82,7 +82,7 @@ impl AuditLog {
             .create(&config.dir)
             .with_context(|| format!("failed to create audit directory {}", config.dir.display()))?;
         let writer = Writer::resume(config)?;
-        let unfinished: Vec<String> = writer.open_sessions.iter().cloned().collect();
+        let unfinished = writer.open_sessions.list();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("execgate-audit".into())
@@ -141,7 +141,7 @@ struct Writer {
     day: String,
     seq: u64,
     head: Hash,
-    open_sessions: BTreeSet<String>,
+    open_sessions: OpenSessions,
     anchors: Anchors,
     anchored_seq: u64,
     last_anchor: Instant,
@@ -155,7 +155,7 @@ impl Writer {
         let files = chain::log_files(&config.dir)
             .with_context(|| format!("failed to list audit directory {}", config.dir.display()))?;
         let Some(last) = files.last() else {
-            let mut writer = Writer::create(config, anchors, 0, GENESIS, BTreeSet::new())?;
+            let mut writer = Writer::create(config, anchors, 0, GENESIS, OpenSessions::default())?;
             writer.checkpoint("genesis", None)?;
             return Ok(writer);
         };
@@ -187,13 +187,7 @@ impl Writer {
         Ok(writer)
     }
 
-    fn create(
-        config: LogConfig,
-        anchors: Anchors,
-        seq: u64,
-        head: Hash,
-        open: BTreeSet<String>,
-    ) -> Result<Self> {
+    fn create(config: LogConfig, anchors: Anchors, seq: u64, head: Hash, open: OpenSessions) -> Result<Self> {
         let name = chain::file_name(seq + 1);
         let path = config.dir.join(&name);
         let file = OpenOptions::new()
@@ -312,18 +306,8 @@ impl Writer {
     }
 
     fn track_sessions(&mut self, record: &Map<String, Value>) {
-        let exec_id = record.get("exec_id").and_then(Value::as_str);
-        match (record.get("event").and_then(Value::as_str), exec_id) {
-            (Some("exec.start"), Some(id))
-                if record.get("decision").and_then(Value::as_str) == Some("allow") =>
-            {
-                self.open_sessions.insert(id.to_owned());
-            }
-            (Some("exec.end"), Some(id)) => {
-                self.open_sessions.remove(id);
-            }
-            _ => {}
-        }
+        let field = |name: &str| record.get(name).and_then(Value::as_str);
+        self.open_sessions.apply(field("event"), field("decision"), field("exec_id"));
     }
 
     /// Writes an `audit.checkpoint` and syncs it.
@@ -332,7 +316,7 @@ impl Writer {
         record.insert("event".into(), json!("audit.checkpoint"));
         record.insert("reason".into(), json!(reason));
         record.insert("file".into(), json!(self.name));
-        record.insert("open_sessions".into(), json!(self.open_sessions));
+        record.insert("open_sessions".into(), json!(self.open_sessions.list()));
         if let Some(cut) = cut_bytes {
             record.insert("cut_incomplete_bytes".into(), json!(cut));
         }
@@ -402,7 +386,44 @@ fn file_name_of(path: &Path) -> String {
 struct TailState {
     seq: u64,
     head: Hash,
-    open_sessions: BTreeSet<String>,
+    open_sessions: OpenSessions,
+}
+
+/// Exec sessions started and not yet ended. A multiset: an exec id started
+/// twice (the daemon refuses the second) is still open after one end.
+#[derive(Debug, Clone, Default)]
+struct OpenSessions(BTreeMap<String, usize>);
+
+impl OpenSessions {
+    /// Follows one record: an allowed `exec.start` opens, an `exec.end` closes.
+    fn apply(&mut self, event: Option<&str>, decision: Option<&str>, exec_id: Option<&str>) {
+        let Some(id) = exec_id else { return };
+        match (event, decision) {
+            (Some("exec.start"), Some("allow")) => *self.0.entry(id.to_owned()).or_default() += 1,
+            (Some("exec.end"), _) => {
+                if let Some(count) = self.0.get_mut(id) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.0.remove(id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every open session, an id once per open start.
+    fn list(&self) -> Vec<String> {
+        self.0.iter().flat_map(|(id, n)| std::iter::repeat_n(id.clone(), *n)).collect()
+    }
+
+    fn from_list<'a>(ids: impl Iterator<Item = &'a str>) -> Self {
+        let mut open = OpenSessions::default();
+        for id in ids {
+            *open.0.entry(id.to_owned()).or_default() += 1;
+        }
+        open
+    }
 }
 
 /// Reads the newest file: its last record's seq and hash, and the sessions
@@ -423,28 +444,23 @@ fn scan_tail(path: &Path) -> Result<(TailState, u64)> {
         file.seek(SeekFrom::End(0))?;
         file.sync_data()?;
     }
-    let mut state = TailState { seq: 0, head: GENESIS, open_sessions: BTreeSet::new() };
+    let mut state = TailState { seq: 0, head: GENESIS, open_sessions: OpenSessions::default() };
     for line in bytes[..complete].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let record: Value = serde_json::from_slice(line).with_context(|| {
             format!("audit log {} holds a line that is not JSON; run `execgate audit verify`", path.display())
         })?;
         state.seq = record["seq"].as_u64().unwrap_or(state.seq);
         state.head = chain::hash(line);
-        let id = record["exec_id"].as_str().map(str::to_owned);
-        match (record["event"].as_str(), id) {
-            (Some("audit.checkpoint"), _) => {
-                if let Some(open) = record["open_sessions"].as_array() {
-                    state.open_sessions = open.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
-                }
-            }
-            (Some("exec.start"), Some(id)) if record["decision"] == "allow" => {
-                state.open_sessions.insert(id);
-            }
-            (Some("exec.end"), Some(id)) => {
-                state.open_sessions.remove(&id);
-            }
-            _ => {}
+        if record["event"] == "audit.checkpoint"
+            && let Some(open) = record["open_sessions"].as_array()
+        {
+            state.open_sessions = OpenSessions::from_list(open.iter().filter_map(Value::as_str));
         }
+        state.open_sessions.apply(
+            record["event"].as_str(),
+            record["decision"].as_str(),
+            record["exec_id"].as_str(),
+        );
     }
     Ok((state, cut))
 }
@@ -458,4 +474,59 @@ pub fn recordings_named_in(path: &Path) -> Vec<String> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_started_twice_stays_open_until_both_end() {
+        let mut open = OpenSessions::default();
+        open.apply(Some("exec.start"), Some("allow"), Some("e1"));
+        open.apply(Some("exec.start"), Some("allow"), Some("e1"));
+        open.apply(Some("exec.start"), Some("deny"), Some("e2"));
+        assert_eq!(open.list(), ["e1", "e1"]);
+        open.apply(Some("exec.end"), None, Some("e1"));
+        assert_eq!(open.list(), ["e1"]);
+        open.apply(Some("exec.end"), None, Some("e1"));
+        assert!(open.list().is_empty());
+        let restored = OpenSessions::from_list(["a", "b", "a"].into_iter());
+        assert_eq!(restored.list(), ["a", "a", "b"]);
+    }
+
+    #[test]
+    fn the_chain_continues_across_restarts_and_cuts_a_torn_tail() {
+        let dir = std::env::temp_dir().join(format!("execgate-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = LogConfig {
+            dir: dir.clone(),
+            max_bytes: 1 << 20,
+            retain: 5,
+            anchor_file: dir.join("anchors.jsonl"),
+            anchor_interval: Duration::from_secs(3600),
+            syslog: false,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let opened = AuditLog::open(config.clone()).expect("open");
+        runtime.block_on(async {
+            let seq =
+                opened.log.append(json!({"event": "exec.start", "decision": "allow", "exec_id": "e1"})).await;
+            assert_eq!(seq.expect("durable"), 2, "after the genesis checkpoint");
+        });
+        drop(opened.log);
+        opened.thread.join().expect("writer");
+        // A crash mid-write leaves half a line behind.
+        let file = dir.join(chain::file_name(1));
+        let mut f = OpenOptions::new().append(true).open(&file).expect("open log");
+        f.write_all(b"{\"event\":\"exec.e").expect("torn write");
+        drop(f);
+        let reopened = AuditLog::open(config).expect("reopen");
+        assert_eq!(reopened.unfinished, ["e1"]);
+        drop(reopened.log);
+        reopened.thread.join().expect("writer");
+        let report = super::super::verify::verify(&dir, None).expect("chain intact after the cut");
+        assert_eq!(report.records, 3);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

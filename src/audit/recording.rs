@@ -200,7 +200,13 @@ impl Recorder {
             };
             let _ = self.tx.send(event).await;
         }
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(header.exec_id.clone(), shared.clone());
+        // A second start of the same exec (the daemon refuses it) must not take
+        // the live session's place.
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(header.exec_id.clone())
+            .or_insert_with(|| shared.clone());
         Session { shared, recorder: self.clone(), path: relative }
     }
 
@@ -235,7 +241,11 @@ impl Session {
 
     /// Closes the recording; returns where it is and what crossed the session.
     pub async fn finish(self) -> (Option<Summary>, Counts) {
-        self.recorder.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&*self.shared.id);
+        let mut live = self.recorder.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.get(&*self.shared.id).is_some_and(|s| Arc::ptr_eq(s, &self.shared)) {
+            live.remove(&*self.shared.id);
+        }
+        drop(live);
         let s = &self.shared;
         let counts = Counts {
             stdin: s.stdin.load(Ordering::Relaxed),

@@ -241,11 +241,12 @@ impl Session {
 
     /// Closes the recording; returns where it is and what crossed the session.
     pub async fn finish(self) -> (Option<Summary>, Counts) {
-        let mut live = self.recorder.live.lock().unwrap_or_else(|p| p.into_inner());
-        if live.get(&*self.shared.id).is_some_and(|s| Arc::ptr_eq(s, &self.shared)) {
-            live.remove(&*self.shared.id);
+        {
+            let mut live = self.recorder.live.lock().unwrap_or_else(|p| p.into_inner());
+            if live.get(&*self.shared.id).is_some_and(|s| Arc::ptr_eq(s, &self.shared)) {
+                live.remove(&*self.shared.id);
+            }
         }
-        drop(live);
         let s = &self.shared;
         let counts = Counts {
             stdin: s.stdin.load(Ordering::Relaxed),

@@ -2,11 +2,12 @@
 //!
 //! Client requests are relayed over a daemon connection pinned to the client's
 //! connection ([`Pinned`]): HTTP/1 carries one exchange at a time, so the pair
-//! needs no shared pool, no lock contention and no extra task hop, and each
-//! keep-alive client reuses one daemon connection. Hijacking requests always get
-//! a fresh connection of their own ([`Upstream::upgradable`]). execgate's own
-//! questions to the daemon (version, later inspects) go through a small shared
-//! hyperlocal pool ([`Upstream::control`]).
+//! needs no shared pool and no lock contention, and each keep-alive client
+//! reuses one daemon connection. Hijacking requests always get a fresh
+//! connection of their own ([`Upstream::upgradable`]). execgate's own questions
+//! while judging an exec ride the client's pinned connection ([`Control`]);
+//! the version probe and background watchers use a small shared hyperlocal
+//! pool ([`Upstream::control_get`]).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

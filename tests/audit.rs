@@ -369,3 +369,43 @@ fn rotation_chains_files_and_retention_keeps_verify_working() {
     let (ok, text) = verify(&dir, None);
     assert!(ok, "{text}");
 }
+
+#[test]
+fn a_live_recording_is_checkpointed_so_a_crash_leaves_it_covered() {
+    let work = TempDir::new("livecheckpoint");
+    let dir = work.path().join("audit");
+    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", dir.to_str().expect("utf8")]);
+    let c = Container::run("live", &[]);
+    let mut session = gate
+        .docker()
+        .args(["exec", &c.name, "sh", "-c", "echo live-marker; sleep 30"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("session");
+    // Recordings are synced and hashed every 10 s while they run.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let checkpoint = loop {
+        if let Some(found) = records(&dir).into_iter().find(|r| r["event"] == "recording.checkpoint") {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no recording.checkpoint within 25 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // execgate dies mid-session; what the checkpoint covers must still verify.
+    Command::new("kill").args(["-KILL", &gate.pid().to_string()]).status().expect("kill");
+    let _ = session.kill();
+    let _ = session.wait();
+    let path = dir.join(checkpoint["recording"]["path"].as_str().expect("path"));
+    let bytes = std::fs::read(&path).expect("recording");
+    let covered = checkpoint["recording"]["bytes"].as_u64().expect("bytes") as usize;
+    assert!(bytes.len() >= covered && String::from_utf8_lossy(&bytes[..covered]).contains("live-marker"));
+    let (ok, text) = verify(&dir, None);
+    assert!(ok, "{text}");
+    // An edit inside the covered part is caught even though no exec.end exists.
+    let mut edited = bytes.clone();
+    let at = String::from_utf8_lossy(&bytes[..covered]).find("live-marker").expect("marker");
+    edited[at] = b'L';
+    std::fs::write(&path, edited).expect("edit");
+    let (ok, text) = verify(&dir, None);
+    assert!(!ok && text.contains("does not match its hash"), "{text}");
+}

@@ -231,7 +231,7 @@ impl Proxy {
             self.sessions.spawn(async move {
                 let exit_code = watcher.wait_exit(&plan.exec_id).await;
                 let reason = if exit_code.is_some() { EndReason::Detached } else { EndReason::ProxyShutdown };
-                watcher.end(plan, reason, exit_code, Counts::default(), None, false).await;
+                watcher.end(plan, reason, exit_code, None, false).await;
             });
         } else {
             self.end_unstarted(plan, format!("the daemon answered {}", response.status())).await;
@@ -302,7 +302,7 @@ impl Proxy {
 
     /// Records the end of a start that never became a session.
     async fn end_unstarted(&self, plan: StartPlan, detail: String) {
-        self.watcher().end(plan, EndReason::DaemonError, None, Counts::default(), Some(detail), false).await;
+        self.watcher().end(plan, EndReason::DaemonError, None, Some(detail), false).await;
     }
 
     fn watcher(&self) -> Watcher {
@@ -343,7 +343,7 @@ impl Watcher {
             (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(&plan.exec_id).await,
             _ => None,
         };
-        self.end(plan, reason, exit_code, Counts::default(), detail, true).await;
+        self.end(plan, reason, exit_code, detail, true).await;
     }
 
     /// Polls the exec until it ends; `None` when execgate stops first or the
@@ -367,13 +367,13 @@ impl Watcher {
         mut plan: StartPlan,
         reason: EndReason,
         exit_code: Option<i64>,
-        counts: Counts,
         detail: Option<String>,
         output_captured: bool,
     ) {
+        // Only a session that streamed through execgate has bytes to count.
         let (recording, counts) = match plan.session.take() {
             Some(session) => session.finish().await,
-            None => (None, counts),
+            None => (None, Counts::default()),
         };
         let end = SessionEnd {
             reason,

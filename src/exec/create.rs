@@ -75,27 +75,27 @@ impl<'de> serde::Deserialize<'de> for ExecConfig {
                     let is = |field: &str| gojson::key_matches(&key, field);
                     // `null` leaves strings and bools unchanged; lists become nil.
                     if is("User") {
-                        c.user = map.next_value::<Option<String>>()?.unwrap_or(c.user);
+                        gojson::keep_unless_null(&mut map, &mut c.user)?;
                     } else if is("Privileged") {
-                        c.privileged = map.next_value::<Option<bool>>()?.unwrap_or(c.privileged);
+                        gojson::keep_unless_null(&mut map, &mut c.privileged)?;
                     } else if is("Tty") {
-                        c.tty = map.next_value::<Option<bool>>()?.unwrap_or(c.tty);
+                        gojson::keep_unless_null(&mut map, &mut c.tty)?;
                     } else if is("ConsoleSize") {
                         c.console_size = map.next_value::<Option<UintPair>>()?;
                     } else if is("AttachStdin") {
-                        c.attach_stdin = map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stdin);
+                        gojson::keep_unless_null(&mut map, &mut c.attach_stdin)?;
                     } else if is("AttachStderr") {
-                        c.attach_stderr = map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stderr);
+                        gojson::keep_unless_null(&mut map, &mut c.attach_stderr)?;
                     } else if is("AttachStdout") {
-                        c.attach_stdout = map.next_value::<Option<bool>>()?.unwrap_or(c.attach_stdout);
+                        gojson::keep_unless_null(&mut map, &mut c.attach_stdout)?;
                     } else if is("Detach") {
-                        c.detach = map.next_value::<Option<bool>>()?.unwrap_or(c.detach);
+                        gojson::keep_unless_null(&mut map, &mut c.detach)?;
                     } else if is("DetachKeys") {
-                        c.detach_keys = map.next_value::<Option<String>>()?.unwrap_or(c.detach_keys);
+                        gojson::keep_unless_null(&mut map, &mut c.detach_keys)?;
                     } else if is("Env") {
                         c.env = string_list(&mut map)?;
                     } else if is("WorkingDir") {
-                        c.working_dir = map.next_value::<Option<String>>()?.unwrap_or(c.working_dir);
+                        gojson::keep_unless_null(&mut map, &mut c.working_dir)?;
                     } else if is("Cmd") {
                         c.cmd = string_list(&mut map)?;
                     } else {

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Whether a decoded JSON key selects the field named `field` (ASCII) in Go.
 pub fn key_matches(key: &str, field: &str) -> bool {
@@ -64,6 +64,19 @@ impl<'de> serde::Deserialize<'de> for UintPair {
         }
         deserializer.deserialize_seq(PairVisitor)
     }
+}
+
+/// Reads the current entry's value into a bool or string field: `null` leaves
+/// the field as it was, as Go does; a wrong type is an error.
+pub fn keep_unless_null<'de, A, T>(map: &mut A, field: &mut T) -> Result<(), A::Error>
+where
+    A: MapAccess<'de>,
+    T: Deserialize<'de>,
+{
+    if let Some(value) = map.next_value::<Option<T>>()? {
+        *field = value;
+    }
+    Ok(())
 }
 
 /// The error for a key no field of the exec API matches. Go would ignore it;

@@ -43,9 +43,9 @@ impl<'de> serde::Deserialize<'de> for StartConfig {
                 let mut config = StartConfig::default();
                 while let Some(key) = map.next_key::<String>()? {
                     if gojson::key_matches(&key, "Detach") {
-                        config.detach = map.next_value::<Option<bool>>()?.unwrap_or(config.detach);
+                        gojson::keep_unless_null(&mut map, &mut config.detach)?;
                     } else if gojson::key_matches(&key, "Tty") {
-                        config.tty = map.next_value::<Option<bool>>()?.unwrap_or(config.tty);
+                        gojson::keep_unless_null(&mut map, &mut config.tty)?;
                     } else if gojson::key_matches(&key, "ConsoleSize") {
                         config.console_size = map.next_value::<Option<UintPair>>()?;
                     } else {

@@ -15,3 +15,25 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
+
+/// A body with no bytes whose end is the connection's: answering with it,
+/// hyper writes an HTTP/1.0 head without a length, stops serving the
+/// connection, and hands the socket back (see `proxy::raw_stream_answer`).
+pub fn until_close() -> Body {
+    UntilClose.boxed()
+}
+
+/// An empty body of unknown length.
+struct UntilClose;
+
+impl hyper::body::Body for UntilClose {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        std::task::Poll::Ready(None)
+    }
+}

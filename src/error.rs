@@ -47,14 +47,6 @@ pub enum ProxyError {
         /// The daemon's message.
         message: String,
     },
-    /// A stream that must be upgraded was sent without upgrade headers.
-    #[error(
-        "{what} streams over a hijacked connection; send it with `Connection: Upgrade` and `Upgrade: tcp`"
-    )]
-    UpgradeRequired {
-        /// The kind of request, e.g. `exec start`.
-        what: &'static str,
-    },
 }
 
 /// The underlying failure when talking to the daemon.
@@ -72,7 +64,7 @@ impl ProxyError {
     fn status(&self) -> StatusCode {
         match self {
             ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
-            ProxyError::BadRequest(_) | ProxyError::UpgradeRequired { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
             ProxyError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -12,7 +12,7 @@ pub mod audit;
 mod body;
 pub mod cli;
 mod error;
-mod exec;
+pub mod exec;
 mod listener;
 mod logging;
 pub mod policy;

@@ -1,13 +1,15 @@
 //! One request's way through execgate: classify it, then relay it plainly,
 //! judge it as an exec, or bridge it as a hijacked (and recorded) stream.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode, Version, header};
+use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -45,12 +47,47 @@ pub struct Connection {
     caller: Caller,
     caller_info: OnceLock<CallerInfo>,
     pinned: Pinned,
+    /// Where the client's socket goes once the answer that hijacks it is
+    /// written (see [`Connection::hand_over`]).
+    hijack: Mutex<Option<oneshot::Sender<Hijacked>>>,
+}
+
+/// A client socket taken over from HTTP: the stream, and the bytes the client
+/// had already sent past its request (they belong to the stream).
+pub struct Hijacked {
+    /// The client's socket.
+    pub stream: UnixStream,
+    /// Bytes read past the request.
+    pub pending: Bytes,
 }
 
 impl Connection {
     /// A connection from `caller`.
     pub fn new(caller: Caller) -> Self {
-        Connection { caller, caller_info: OnceLock::new(), pinned: Pinned::default() }
+        Connection {
+            caller,
+            caller_info: OnceLock::new(),
+            pinned: Pinned::default(),
+            hijack: Mutex::new(None),
+        }
+    }
+
+    /// Claims the client's socket for a stream, as the daemon hijacks it: the
+    /// HTTP server hands it over once the current answer is written and the
+    /// connection has stopped serving HTTP.
+    fn claim(&self) -> oneshot::Receiver<Hijacked> {
+        let (give, take) = oneshot::channel();
+        *self.hijack.lock().unwrap_or_else(|p| p.into_inner()) = Some(give);
+        take
+    }
+
+    /// Gives the socket to the stream that claimed it, or `Err` with the socket
+    /// back when none did.
+    pub fn hand_over(&self, hijacked: Hijacked) -> Result<(), Hijacked> {
+        match self.hijack.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(give) => give.send(hijacked),
+            None => Err(hijacked),
+        }
     }
 
     /// The caller's `/proc` details, read on the first exec of the connection.
@@ -104,8 +141,7 @@ impl Proxy {
         let request = request.map(|b| b.boxed());
         match route {
             Route::Other => self.relay(conn, request, upgrade).await,
-            Route::Attach { .. } if upgrade => self.relay_upgradable(request, None).await,
-            Route::Attach { .. } => Err(ProxyError::UpgradeRequired { what: "attach" }),
+            Route::Attach { .. } => self.hijack(conn, request, upgrade, None).await,
             Route::ExecResize { exec_id } => {
                 if let Some((width, height)) = terminal_size(request.uri().query()) {
                     self.audit.recorder().resize(&exec_id, width, height).await;
@@ -157,12 +193,12 @@ impl Proxy {
         upgrade: bool,
     ) -> Result<Response<Body>, ProxyError> {
         let daemon = Control::pinned(&self.upstream, &conn.pinned);
-        let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, version, upgrade).await?;
+        let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, version).await?;
         let (request, plan) = (permit.request, permit.plan);
         if plan.start.detach {
             self.start_detached(conn, request, plan, upgrade).await
         } else {
-            self.relay_upgradable(request, Some(plan)).await
+            self.hijack(conn, request, upgrade, Some(plan)).await
         }
     }
 
@@ -204,7 +240,7 @@ impl Proxy {
         upgrade: bool,
     ) -> Result<Response<Body>, ProxyError> {
         if upgrade {
-            return self.relay_upgradable(request, None).await;
+            return self.hijack(conn, request, true, None).await;
         }
         let response = conn.pinned.send(&self.upstream, request).await?;
         Ok(response.map(|b| b.boxed()))
@@ -239,17 +275,28 @@ impl Proxy {
         Ok(response)
     }
 
-    /// Sends a request on a fresh daemon connection and, when the daemon switches
-    /// protocols, bridges the two upgraded connections in a tracked task —
-    /// recording it when it is an exec session.
-    async fn relay_upgradable(
+    /// Sends a request that may take over the connection (exec start, attach,
+    /// any `Upgrade`) on a fresh daemon connection and, when the daemon switches
+    /// protocols, bridges client and daemon in a tracked task — recording it
+    /// when it is an exec session.
+    ///
+    /// The daemon hijacks these routes whether or not the client asked to
+    /// upgrade: with `Upgrade` it answers `101 UPGRADED`, without it `200 OK`
+    /// and the raw stream until it closes (dockerode relies on the latter).
+    /// execgate always asks the daemon to upgrade, the stream being the same
+    /// bytes either way, and answers the client in the form it asked for.
+    async fn hijack(
         &self,
+        conn: &Connection,
         mut request: Request<Body>,
+        client_upgrade: bool,
         plan: Option<StartPlan>,
     ) -> Result<Response<Body>, ProxyError> {
-        // Taken before the request moves upstream: only the server side's handle
-        // can complete the client's upgrade once the 101 has been written.
-        let client_upgrade = hyper::upgrade::on(&mut request);
+        let headers = request.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if !client_upgrade {
+            headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+        }
         let sent = async {
             let mut sender = self.upstream.upgradable().await?;
             sender.send_request(request).await.map_err(|e| ProxyError::Upstream {
@@ -273,20 +320,21 @@ impl Proxy {
             return Ok(response.map(|b| b.boxed()));
         }
         let daemon_upgrade = hyper::upgrade::on(&mut response);
+        let client = conn.claim();
         let watcher = self.watcher();
         self.sessions.spawn(async move {
             let taps = plan.as_ref().and_then(|p| p.session.as_ref().map(|s| s.taps(p.start.tty)));
             let bridged = async {
-                // The client may be gone before its 101 was written.
-                let client = match client_upgrade.await {
+                // The client may be gone before its answer was written.
+                let client = match client.await {
                     Ok(client) => client,
-                    Err(err) => {
-                        debug!(error = %err, "client left before the stream began");
+                    Err(_) => {
+                        debug!("client left before the stream began");
                         return Ok(Transfer { to_daemon: 0, to_client: 0, ending: Ending::ClientGone });
                     }
                 };
                 let daemon = daemon_upgrade.await.map_err(std::io::Error::other)?;
-                tunnel::bridge(client, daemon, taps).await
+                tunnel::bridge((client.stream, client.pending), daemon, taps).await
             };
             let outcome = tokio::select! {
                 outcome = bridged => Some(outcome),
@@ -297,7 +345,7 @@ impl Proxy {
                 None => debug!(?outcome, "stream closed"),
             }
         });
-        Ok(response.map(|b| b.boxed()))
+        if client_upgrade { Ok(response.map(|b| b.boxed())) } else { Ok(raw_stream_answer(response)) }
     }
 
     /// Records the end of a start that never became a session.
@@ -399,6 +447,26 @@ fn terminal_size(query: Option<&str>) -> Option<(u64, u64)> {
         }
     }
     Some((width?, height?))
+}
+
+/// The daemon's answer to a hijack the client did not ask to upgrade:
+/// `200 OK` with `application/vnd.docker.raw-stream`, then the stream until
+/// the connection closes. It is written as HTTP/1.0 because that is the only
+/// form in which hyper frames a body by the connection's close (for HTTP/1.1
+/// it would chunk it); the daemon's own head says HTTP/1.1, and clients read
+/// either the same way. The daemon's other headers (`Api-Version`, `Server`…)
+/// are kept.
+fn raw_stream_answer(daemon: Response<Incoming>) -> Response<Body> {
+    let (mut parts, _) = daemon.into_parts();
+    parts.status = StatusCode::OK;
+    parts.version = Version::HTTP_10;
+    // Drops the daemon's reason phrase ("UPGRADED") with the rest of the 101's extensions.
+    parts.extensions = Default::default();
+    for name in [header::CONNECTION, header::UPGRADE, header::CONTENT_LENGTH, header::TRANSFER_ENCODING] {
+        parts.headers.remove(name);
+    }
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.docker.raw-stream"));
+    Response::from_parts(parts, body::until_close())
 }
 
 /// Whether the client asked to switch protocols. Only HTTP/1.1 can: hyper would

@@ -1,14 +1,19 @@
 //! `execgate serve`: the accept loop, per-connection HTTP/1 serving and shutdown.
 
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use hyper::Response;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -16,10 +21,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::audit::{Audit, AuditConfig};
+use crate::body::Body;
 use crate::exec::{ExecGate, UserLookup};
 use crate::listener::{Caller, Listener};
 use crate::policy::Policies;
-use crate::proxy::{Connection, Lifecycle, Proxy};
+use crate::proxy::{Connection, Hijacked, Lifecycle, Proxy};
 use crate::upstream::Upstream;
 
 /// After the last session ends on shutdown, how long open connections keep
@@ -226,28 +232,41 @@ async fn serve_connection(
 ) {
     debug!(caller.uid = caller.uid, caller.gid = caller.gid, caller.pid = caller.pid, "connection accepted");
     let conn = Arc::new(Connection::new(caller));
-    let service = service_fn(move |request| {
-        let proxy = proxy.clone();
+    let service = service_fn({
         let conn = conn.clone();
-        async move { Ok::<_, std::convert::Infallible>(proxy.handle(conn, request).await) }
+        move |request| -> Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>> {
+            let (proxy, conn) = (proxy.clone(), conn.clone());
+            Box::pin(async move { Ok(proxy.handle(conn, request).await) })
+        }
     });
     // No header-read timer: re-arming it on every request costs a timer-wheel
     // update and an eventfd wake per request (measured), and dockerd itself
     // does not time out idle or slow clients on its socket either.
-    let connection = http1::Builder::new()
+    // Half-close is allowed: a client may end its side after a request whose
+    // answer takes over the connection (stdin EOF), as it may with the daemon.
+    let mut connection = http1::Builder::new()
         .header_read_timeout(None)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(connection);
+        .half_close(true)
+        .serve_connection(TokioIo::new(stream), service);
+    // Served without hyper's own upgrade handling: when an answer takes the
+    // connection over (a 101, or the daemon's close-delimited `200` stream),
+    // hyper stops and returns the socket, which goes to the session that
+    // claimed it. Otherwise the connection simply ended.
     let result = tokio::select! {
-        result = connection.as_mut() => result,
+        result = poll_fn(|cx| connection.poll_without_shutdown(cx)) => result,
         _ = shutdown.cancelled() => {
             // Finish the exchange in flight, then close; idle connections close now.
-            connection.as_mut().graceful_shutdown();
-            connection.await
+            Pin::new(&mut connection).graceful_shutdown();
+            poll_fn(|cx| connection.poll_without_shutdown(cx)).await
         }
     };
     if let Err(err) = result {
         debug!(caller.pid = caller.pid, error = %err, "client connection ended with an error");
+        return;
+    }
+    let parts = connection.into_parts();
+    let hijacked = Hijacked { stream: parts.io.into_inner(), pending: parts.read_buf };
+    if let Err(Hijacked { mut stream, .. }) = conn.hand_over(hijacked) {
+        let _ = stream.shutdown().await;
     }
 }

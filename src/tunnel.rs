@@ -51,10 +51,15 @@ enum PumpError {
     Write(io::Error),
 }
 
-/// Runs the bridge until both directions have ended. `taps` (client→daemon,
+/// Runs the bridge until both directions have ended. `client` is the client's
+/// socket with the bytes already read from it; `taps` (client→daemon,
 /// daemon→client) see every byte before it is forwarded.
-pub async fn bridge(client: Upgraded, daemon: Upgraded, taps: Option<(Tap, Tap)>) -> io::Result<Transfer> {
-    let (client, client_pending) = into_stream(client)?;
+pub async fn bridge(
+    client: (UnixStream, Bytes),
+    daemon: Upgraded,
+    taps: Option<(Tap, Tap)>,
+) -> io::Result<Transfer> {
+    let (client, client_pending) = client;
     let (daemon, daemon_pending) = into_stream(daemon)?;
     let (mut client_read, client_write) = client.into_split();
     let (daemon_read, daemon_write) = daemon.into_split();

@@ -66,31 +66,91 @@ fn stdin_sent_with_the_request_head_is_not_lost() {
     assert_eq!(stdout_of(&got), "eager bytes\n");
 }
 
+/// The `exec.end` record of `exec_id`, waiting up to 10 s for it.
+fn exec_end(audit: &std::path::Path, exec_id: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        let logs = std::fs::read_dir(audit).expect("audit dir").filter_map(|e| e.ok().map(|e| e.path()));
+        for log in logs.filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-"))) {
+            for line in std::fs::read_to_string(&log).expect("log").lines() {
+                let record: serde_json::Value = serde_json::from_str(line).expect("record");
+                if record["event"] == "exec.end" && record["exec_id"] == exec_id {
+                    return record;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no exec.end for {exec_id} in {}", audit.display());
+}
+
+/// Sends a start or attach without upgrade headers, then `stdin`, then ends
+/// stdin; returns the answer's head and everything until the server closed.
+fn without_upgrade(socket: &std::path::Path, request: &[u8], stdin: &[u8]) -> (String, Vec<u8>) {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(request).expect("request");
+    let mut data = read_until(&mut stream, b"\r\n\r\n");
+    stream.write_all(stdin).expect("stdin");
+    stream.shutdown(Shutdown::Write).expect("half-close");
+    stream.read_to_end(&mut data).expect("read until the server closes");
+    let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+    (String::from_utf8_lossy(&data[..split]).to_ascii_lowercase(), data[split..].to_vec())
+}
+
+// Regression (dockerode's `exec.start({})`, the attach in its `docker.run`):
+// without `Upgrade` the daemon answers 200 raw-stream and streams until it
+// closes. execgate used to refuse these with 400.
 #[test]
-fn hijack_without_upgrade_headers_gets_a_clear_error() {
+fn a_start_without_upgrade_headers_streams_like_the_daemon_and_is_recorded() {
     let gate = Gate::start();
     let c = Container::run("noupgrade", &[]);
-    let id = create_exec_direct(&c.name, r#"{"AttachStdout":true,"Cmd":["echo","x"]}"#);
-    let mut stream = gate.connect();
-    stream.write_all(&start_request("/v1.41", &id, r#"{"Detach":false}"#, false)).expect("write");
-    let (head, body) = read_response(&mut stream);
-    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
-    let message: serde_json::Value = serde_json::from_slice(&body).expect("json");
-    let text = message["message"].as_str().expect("message");
-    assert!(text.starts_with("execgate: exec start streams over a hijacked connection"), "{text}");
-    // Refused before judging: nothing was allowed, so no session is owed an end.
-    let log = std::fs::read_dir(&gate.audit)
-        .expect("audit dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
-        .map(|p| std::fs::read_to_string(p).expect("log"))
-        .collect::<String>();
-    assert!(!log.contains("\"exec.start\""), "{log}");
+    let body = r#"{"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","cat; echo after-eof; exit 4"]}"#;
+    let mut answers = Vec::new();
+    for socket in [std::path::PathBuf::from(common::DOCKER_SOCK), gate.socket.clone()] {
+        let id = create_exec_direct(&c.name, body);
+        let request = start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, false);
+        let (head, stream) = without_upgrade(&socket, &request, b"typed\n");
+        assert!(head.contains(" 200 ok\r\n"), "{head}");
+        assert!(head.contains("content-type: application/vnd.docker.raw-stream\r\n"), "{head}");
+        assert!(!head.contains("content-length") && !head.contains("transfer-encoding"), "{head}");
+        answers.push((id, stdout_of(&stream)));
+    }
+    assert_eq!(answers[0].1, "typed\nafter-eof\n", "direct");
+    assert_eq!(answers[1].1, answers[0].1, "through execgate");
+    let id = &answers[1].0;
+    let end = exec_end(&gate.audit, id);
+    assert_eq!(end["exit_code"], 4, "{end}");
+    assert_eq!(end["reason"], "exited", "{end}");
+    assert_eq!(end["output_captured"], true, "{end}");
+}
 
-    let attach = "POST /v1.41/containers/x/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n";
-    stream.write_all(attach.as_bytes()).expect("write");
-    let (head, _) = read_response(&mut stream);
-    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+#[test]
+fn an_attach_without_upgrade_headers_streams_like_the_daemon() {
+    let gate = Gate::start();
+    let name = common::unique("attachnoup");
+    let created = common::direct_docker()
+        .args(["create", "-i", "--name", &name, common::IMAGE, "sh", "-c", "cat; echo bye"])
+        .output()
+        .expect("create");
+    assert!(created.status.success(), "{created:?}");
+    let _cleanup = Container { name: name.clone() };
+    let attach = format!(
+        "POST /v1.41/containers/{name}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n"
+    );
+    let mut stream = UnixStream::connect(&gate.socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(attach.as_bytes()).expect("attach");
+    let mut data = read_until(&mut stream, b"\r\n\r\n");
+    let started = common::direct_docker().args(["start", &name]).output().expect("start");
+    assert!(started.status.success(), "{started:?}");
+    stream.write_all(b"line\n").expect("stdin");
+    stream.shutdown(Shutdown::Write).expect("half-close");
+    stream.read_to_end(&mut data).expect("read until close");
+    let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+    let head = String::from_utf8_lossy(&data[..split]).to_ascii_lowercase();
+    assert!(head.contains(" 200 ok\r\n"), "{head}");
+    assert!(head.contains("content-type: application/vnd.docker.raw-stream\r\n"), "{head}");
+    assert_eq!(stdout_of(&data[split..]), "line\nbye\n");
 }
 
 #[test]

@@ -49,49 +49,68 @@ pub struct ContainerInfo {
     pub mounts: Vec<String>,
 }
 
+// The daemon's answers are read tolerantly: every field may be absent or
+// null (Go's `omitempty`, pointers, older and newer API versions, Podman), and
+// unknown fields are ignored. Only what execgate cannot judge without (the
+// container's id, the exec's container) is required.
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawContainer {
     id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     config: RawConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
     host_config: RawHostConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
     state: RawState,
-    graph_driver: Option<RawGraphDriver>,
-    mounts: Option<Vec<RawMount>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    graph_driver: RawGraphDriver,
+    #[serde(default, deserialize_with = "null_as_default")]
+    mounts: Vec<RawMount>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawMount {
+    #[serde(default, deserialize_with = "null_as_default")]
     destination: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawConfig {
-    image: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    user: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    image: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    user: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawHostConfig {
-    privileged: Option<bool>,
-    cap_add: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    privileged: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    cap_add: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawState {
+    #[serde(default, deserialize_with = "null_as_default")]
     running: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RawGraphDriver {
-    data: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    data: BTreeMap<String, String>,
 }
 
 /// The exec as the daemon stored it (`GET /exec/{id}/json`).
@@ -102,31 +121,44 @@ pub struct ExecInspect {
     #[serde(rename = "ContainerID")]
     pub container_id: String,
     /// Running now.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub running: bool,
     /// Exit code once ended.
+    #[serde(default)]
     pub exit_code: Option<i64>,
     /// The process it will run.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub process_config: ProcessConfig,
 }
 
-/// The daemon's view of an exec's process.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The daemon's view of an exec's process. `privileged` is a `*bool` and
+/// `user` a string, both `omitempty`: absent means false and "".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ProcessConfig {
     /// Allocates a TTY.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tty: bool,
     /// `Cmd[0]`.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub entrypoint: String,
     /// `Cmd[1..]`.
-    #[serde(deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub arguments: Vec<String>,
     /// Privileged exec.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub privileged: bool,
     /// The user spec the daemon will resolve at start (the container's default if the exec gave none).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub user: String,
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+/// A field that is `null` reads as its default, as Go leaves a zero value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// GETs `path` from the daemon and decodes a 200 answer; any other status
@@ -165,19 +197,18 @@ pub async fn container(daemon: &Control<'_>, reference: &str) -> Result<Containe
         &format!("container {reference:?}"),
     )
     .await?;
-    let merged_dir =
-        raw.graph_driver.and_then(|g| g.data).and_then(|d| d.get("MergedDir").map(PathBuf::from));
+    let merged_dir = raw.graph_driver.data.get("MergedDir").map(PathBuf::from);
     Ok(ContainerInfo {
         id: raw.id,
         name: raw.name.trim_start_matches('/').to_owned(),
-        image: raw.config.image.unwrap_or_default(),
-        labels: raw.config.labels.unwrap_or_default(),
-        user: raw.config.user.unwrap_or_default(),
-        privileged: raw.host_config.privileged.unwrap_or(false),
-        cap_add: raw.host_config.cap_add.unwrap_or_default(),
+        image: raw.config.image,
+        labels: raw.config.labels,
+        user: raw.config.user,
+        privileged: raw.host_config.privileged,
+        cap_add: raw.host_config.cap_add,
         running: raw.state.running,
         merged_dir,
-        mounts: raw.mounts.unwrap_or_default().into_iter().map(|m| m.destination).collect(),
+        mounts: raw.mounts.into_iter().map(|m| m.destination).collect(),
     })
 }
 
@@ -243,5 +274,34 @@ mod tests {
         assert_eq!(e.exit_code, Some(2));
         assert_eq!(e.process_config.arguments, vec!["-c", "exit 2"]);
         assert_eq!(e.container_id, "04d1");
+    }
+
+    #[test]
+    fn omitted_and_null_fields_read_as_go_zero_values() {
+        // dockerd 20.10 and 28.5 omit `user` when neither the exec nor the
+        // container names one, and `privileged` is an omitempty pointer.
+        let text = r#"{"ID":"e1","Running":true,"ExitCode":null,"ProcessConfig":{"tty":false,"entrypoint":"id","arguments":null},"ContainerID":"c","New":1}"#;
+        let e: ExecInspect = serde_json::from_str(text).expect("decodes");
+        assert_eq!(e.process_config.user, "");
+        assert!(!e.process_config.privileged);
+        assert!(e.running);
+        let e: ExecInspect =
+            serde_json::from_str(r#"{"ContainerID":"c","ProcessConfig":null}"#).expect("decodes");
+        assert_eq!(e.process_config, ProcessConfig::default());
+        assert!(
+            serde_json::from_str::<ExecInspect>(r#"{"ProcessConfig":{}}"#).is_err(),
+            "the container is needed"
+        );
+    }
+
+    #[test]
+    fn a_sparse_container_answer_is_read() {
+        let raw: RawContainer = serde_json::from_str(
+            r#"{"Id":"abc","Name":null,"Config":{"Labels":null},"HostConfig":null,"GraphDriver":{"Name":"overlayfs","Data":null},"Mounts":null,"Storage":{}}"#,
+        )
+        .expect("decodes");
+        assert_eq!(raw.id, "abc");
+        assert!(raw.config.labels.is_empty() && !raw.host_config.privileged && !raw.state.running);
+        assert!(raw.graph_driver.data.is_empty() && raw.mounts.is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
-use super::gojson::{self, UintPair};
+use super::gojson::{self, Decoded, Ignored, UintPair};
 
 /// The daemon's `ExecConfig`, field for field (API 1.41 and later).
 ///
@@ -42,10 +42,11 @@ pub struct ExecConfig {
 }
 
 impl ExecConfig {
-    /// Decodes a create body with Go `encoding/json` semantics, refusing unknown fields.
-    pub fn decode(body: &[u8]) -> Result<Self, serde_json::Error> {
-        let config: Option<ExecConfig> = serde_json::from_slice(body)?;
-        Ok(config.unwrap_or_default())
+    /// Decodes a create body with Go `encoding/json` semantics: unknown keys
+    /// are skipped (and listed), wrong types refused.
+    pub fn decode(body: &[u8]) -> Result<Decoded<Self>, serde_json::Error> {
+        let config: Option<CreateBody> = serde_json::from_slice(body)?;
+        Ok(config.map(|c| c.0).unwrap_or_default())
     }
 
     /// The canonical body to forward.
@@ -61,16 +62,20 @@ fn string_list<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Vec<String>
     Ok(list.map(|items| items.into_iter().map(Option::unwrap_or_default).collect()))
 }
 
-impl<'de> serde::Deserialize<'de> for ExecConfig {
+/// A create body being decoded: the config and the keys it skipped.
+struct CreateBody(Decoded<ExecConfig>);
+
+impl<'de> serde::Deserialize<'de> for CreateBody {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ConfigVisitor;
         impl<'de> Visitor<'de> for ConfigVisitor {
-            type Value = ExecConfig;
+            type Value = CreateBody;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an exec create object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExecConfig, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CreateBody, A::Error> {
                 let mut c = ExecConfig::default();
+                let mut ignored = Ignored::default();
                 while let Some(key) = map.next_key::<String>()? {
                     let is = |field: &str| gojson::key_matches(&key, field);
                     // `null` leaves strings and bools unchanged; lists become nil.
@@ -99,10 +104,10 @@ impl<'de> serde::Deserialize<'de> for ExecConfig {
                     } else if is("Cmd") {
                         c.cmd = string_list(&mut map)?;
                     } else {
-                        return Err(gojson::unknown_field::<A::Error>(&key, "exec create"));
+                        ignored.skip(&mut map, &key)?;
                     }
                 }
-                Ok(c)
+                Ok(CreateBody(Decoded { value: c, ignored }))
             }
         }
         deserializer.deserialize_map(ConfigVisitor)
@@ -114,6 +119,10 @@ mod tests {
     use super::*;
 
     fn decode(text: &str) -> ExecConfig {
+        decode_all(text).value
+    }
+
+    fn decode_all(text: &str) -> Decoded<ExecConfig> {
         ExecConfig::decode(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
@@ -162,8 +171,7 @@ mod tests {
             r#"{"Privileged":1}"#,
             r#"{"User":0}"#,
             r#"{"Env":{"A":"1"}}"#,
-            r#"{"Cmd":["id"],"Unknown":1}"#,
-            r#"{"Cmd":["id"],"Privileged ":true}"#,
+            r#"{"Cmd":["id"],"Unknown":tru}"#,
             r#"{"Cmd":["id"]}x"#,
             r#"{"Cmd":["id"],}"#,
             r#"["id"]"#,
@@ -173,5 +181,29 @@ mod tests {
             assert!(ExecConfig::decode(text.as_bytes()).is_err(), "{text}");
         }
         assert!(ExecConfig::decode(b"{\"User\":\"\xff\"}").is_err(), "invalid UTF-8 is refused, not guessed");
+    }
+
+    #[test]
+    fn unknown_keys_are_skipped_listed_and_never_forwarded() {
+        // docker-py sends "Container"; Go ignores keys that match no field.
+        let d = decode_all(r#"{"Container":"abc","Cmd":["id"],"Privileged ":true,"X":{"a":[1,null]}}"#);
+        assert_eq!(d.value.cmd, Some(vec!["id".to_owned()]));
+        assert!(!d.value.privileged, "a key with a trailing space is not Privileged");
+        assert_eq!(d.ignored.keys, vec!["Container", "Privileged ", "X"]);
+        assert_eq!(d.ignored.total, 3);
+        let body: serde_json::Value = serde_json::from_slice(&d.value.encode()).expect("json");
+        assert!(body.get("Container").is_none() && body.get("X").is_none());
+    }
+
+    #[test]
+    fn the_ignored_list_is_bounded() {
+        let keys: Vec<String> = (0..100).map(|i| format!("\"k{i}{}\":0", "x".repeat(300))).collect();
+        let d = decode_all(&format!("{{{}}}", keys.join(",")));
+        assert_eq!(d.ignored.total, 100);
+        assert_eq!(d.ignored.keys.len(), 32);
+        assert!(d.ignored.keys.iter().all(|k| k.chars().count() == 128));
+        let listed = serde_json::to_value(&d.ignored).expect("json");
+        assert_eq!(listed.as_array().map(Vec::len), Some(33));
+        assert_eq!(listed[32], "… 68 more");
     }
 }

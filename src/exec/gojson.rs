@@ -79,10 +79,64 @@ where
     Ok(())
 }
 
-/// The error for a key no field of the exec API matches. Go would ignore it;
-/// execgate refuses it, so nothing reaches the daemon that was not judged.
-pub fn unknown_field<E: de::Error>(key: &str, what: &str) -> E {
-    E::custom(format!("unknown field {key:?} in the {what} body"))
+/// Most ignored keys a record lists; a body can hold thousands, a record should not.
+const MAX_IGNORED: usize = 32;
+/// Longest ignored key a record keeps, in characters.
+const MAX_IGNORED_KEY: usize = 128;
+
+/// Keys the daemon's decoder would skip because no field matches them. Go
+/// ignores them, so execgate does too; since only the canonical body is
+/// forwarded, they never reach the daemon. They are kept for the audit trail.
+///
+/// Serializes as a list of the keys, ending with `"… N more"` when it was cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ignored {
+    /// The first [`MAX_IGNORED`] keys, in document order, each cut to [`MAX_IGNORED_KEY`] characters.
+    pub keys: Vec<String>,
+    /// How many keys were ignored in all (duplicates counted).
+    pub total: usize,
+}
+
+impl Ignored {
+    /// Skips the current entry's value, which must still be valid JSON (Go
+    /// checks its syntax), and notes its key.
+    pub fn skip<'de, A: MapAccess<'de>>(&mut self, map: &mut A, key: &str) -> Result<(), A::Error> {
+        map.next_value::<de::IgnoredAny>()?;
+        self.total += 1;
+        if self.keys.len() < MAX_IGNORED {
+            self.keys.push(key.chars().take(MAX_IGNORED_KEY).collect());
+        }
+        Ok(())
+    }
+
+    /// Whether nothing was ignored.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+impl serde::Serialize for Ignored {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let more = self.total - self.keys.len();
+        let mut seq = serializer.serialize_seq(Some(self.keys.len() + usize::from(more > 0)))?;
+        for key in &self.keys {
+            seq.serialize_element(key)?;
+        }
+        if more > 0 {
+            seq.serialize_element(&format!("… {more} more"))?;
+        }
+        seq.end()
+    }
+}
+
+/// A decoded body and the keys its decoder ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decoded<T> {
+    /// What the daemon will read.
+    pub value: T,
+    /// What it will not.
+    pub ignored: Ignored,
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use crate::policy::{Decision, Policies};
 use crate::upstream::Control;
 use context::{CallerInfo, ContainerInfo, ExecInspect};
 use create::ExecConfig;
+use gojson::{Decoded, Ignored};
 use start::StartConfig;
 use user::EffectiveUser;
 
@@ -100,6 +101,8 @@ struct RequestInfo<'a> {
     method: String,
     path: String,
     api_version: Option<&'a str>,
+    /// Body keys the daemon ignores (and execgate does not forward).
+    ignored_fields: Ignored,
 }
 
 /// Where the container's `/etc/passwd` and `/etc/group` are read from.
@@ -145,11 +148,15 @@ impl ExecGate {
     ) -> Result<CreatePermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         let bytes = body::read(&parts.headers, body, "exec create").await?;
-        let config = ExecConfig::decode(&bytes)
+        let Decoded { value: config, ignored } = ExecConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
         let path = parts.uri.path().to_owned();
-        let request_info =
-            RequestInfo { method: parts.method.as_str().to_owned(), path, api_version: version };
+        let request_info = RequestInfo {
+            method: parts.method.as_str().to_owned(),
+            path,
+            api_version: version,
+            ignored_fields: ignored,
+        };
         let context = async {
             let container = context::container(daemon, reference).await?;
             require_running(&container)?;
@@ -207,8 +214,7 @@ impl ExecGate {
         remembered.by_id.get(exec_id).cloned()
     }
 
-    /// Judges `POST /exec/{id}/start` with the caller who starts it. An attached
-    /// start must ask to `upgrade`: it streams over the hijacked connection.
+    /// Judges `POST /exec/{id}/start` with the caller who starts it.
     pub async fn start(
         &self,
         daemon: &Control<'_>,
@@ -216,18 +222,18 @@ impl ExecGate {
         request: Request<Body>,
         exec_id: &str,
         version: Option<&str>,
-        upgrade: bool,
     ) -> Result<StartPermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         let bytes = body::read(&parts.headers, body, "exec start").await?;
-        let start = StartConfig::decode(&bytes)
+        let Decoded { value: start, ignored } = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
-        if !start.detach && !upgrade {
-            return Err(ProxyError::UpgradeRequired { what: "exec start" });
-        }
         let path = parts.uri.path().to_owned();
-        let request_info =
-            RequestInfo { method: parts.method.as_str().to_owned(), path, api_version: version };
+        let request_info = RequestInfo {
+            method: parts.method.as_str().to_owned(),
+            path,
+            api_version: version,
+            ignored_fields: ignored,
+        };
         let judged = self.recall(exec_id);
         let context = async {
             let inspect = context::exec(daemon, exec_id).await?;
@@ -319,6 +325,7 @@ impl ExecGate {
             "working_dir": input.exec.working_dir,
             "caller": input.caller,
             "request": { "method": input.request.method, "path": input.request.path },
+            "ignored_fields": input.request.ignored_fields,
         })
     }
 
@@ -380,6 +387,7 @@ impl ExecGate {
             "env": self.audit.redact_env(config.env.as_deref()),
             "caller": caller,
             "request": { "method": request.method, "path": request.path },
+            "ignored_fields": request.ignored_fields,
         });
         if let Err(audit_err) = self.audit.log().append(record).await {
             warn!(error = %audit_err, "a refusal could not be recorded in the audit log");

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 
-use super::gojson::{self, UintPair};
+use super::gojson::{self, Decoded, Ignored, UintPair};
 
 /// The daemon's `ExecStartCheck`: whether to detach, and how to frame the stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -21,26 +21,31 @@ pub struct StartConfig {
 }
 
 impl StartConfig {
-    /// Decodes a start body. An empty body or `null` is a default (attached) start.
-    pub fn decode(body: &[u8]) -> Result<Self, serde_json::Error> {
+    /// Decodes a start body. An empty body or `null` is a default (attached)
+    /// start; unknown keys are skipped (and listed), wrong types refused.
+    pub fn decode(body: &[u8]) -> Result<Decoded<Self>, serde_json::Error> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(StartConfig::default());
+            return Ok(Decoded::default());
         }
-        let config: Option<StartConfig> = serde_json::from_slice(body)?;
-        Ok(config.unwrap_or_default())
+        let config: Option<StartBody> = serde_json::from_slice(body)?;
+        Ok(config.map(|c| c.0).unwrap_or_default())
     }
 }
 
-impl<'de> serde::Deserialize<'de> for StartConfig {
+/// A start body being decoded: the config and the keys it skipped.
+struct StartBody(Decoded<StartConfig>);
+
+impl<'de> serde::Deserialize<'de> for StartBody {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StartVisitor;
         impl<'de> Visitor<'de> for StartVisitor {
-            type Value = StartConfig;
+            type Value = StartBody;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an exec start object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StartConfig, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StartBody, A::Error> {
                 let mut config = StartConfig::default();
+                let mut ignored = Ignored::default();
                 while let Some(key) = map.next_key::<String>()? {
                     if gojson::key_matches(&key, "Detach") {
                         gojson::keep_unless_null(&mut map, &mut config.detach)?;
@@ -49,10 +54,10 @@ impl<'de> serde::Deserialize<'de> for StartConfig {
                     } else if gojson::key_matches(&key, "ConsoleSize") {
                         config.console_size = map.next_value::<Option<UintPair>>()?;
                     } else {
-                        return Err(gojson::unknown_field::<A::Error>(&key, "exec start"));
+                        ignored.skip(&mut map, &key)?;
                     }
                 }
-                Ok(config)
+                Ok(StartBody(Decoded { value: config, ignored }))
             }
         }
         deserializer.deserialize_map(StartVisitor)
@@ -64,6 +69,10 @@ mod tests {
     use super::*;
 
     fn decode(text: &str) -> StartConfig {
+        decode_all(text).value
+    }
+
+    fn decode_all(text: &str) -> Decoded<StartConfig> {
         StartConfig::decode(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
@@ -99,12 +108,26 @@ mod tests {
     }
 
     #[test]
-    fn wrong_types_unknown_fields_and_trailing_data_are_refused() {
+    fn what_sdks_send_is_read_as_go_reads_it() {
+        // bollard adds "OutputCapacity"; dockerode sends its own options.
+        let d = decode_all(r#"{"Detach":false,"Tty":false,"OutputCapacity":null}"#);
+        assert_eq!(d.value, StartConfig::default());
+        assert_eq!(d.ignored.keys, vec!["OutputCapacity"]);
+        let d = decode_all(r#"{"hijack":true,"stdin":true}"#);
+        assert_eq!(d.value, StartConfig::default());
+        assert_eq!(d.ignored.keys, vec!["hijack", "stdin"]);
+        let d = decode_all(r#"{"Detach":true,"Stdin":{"deep":[1,2,{"x":null}]}}"#);
+        assert!(d.value.detach);
+        assert_eq!(d.ignored.total, 1);
+    }
+
+    #[test]
+    fn wrong_types_and_trailing_data_are_refused() {
         for text in [
             r#"{"Detach":"true"}"#,
             r#"{"Detach":1}"#,
             r#"{"Tty":[]}"#,
-            r#"{"Detach":true,"Stdin":true}"#,
+            r#"{"Detach":true,"Stdin":tru}"#,
             r#"{"Detach":true} {"Detach":false}"#,
             r#"[]"#,
             r#""x""#,

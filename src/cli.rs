@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::audit::{self, AuditConfig, LogConfig, RecordMode};
-use crate::exec::UserLookup;
+use crate::exec::identity::{PinUser, UnpinnedStarts};
+use crate::exec::{UserLookup, UserRules};
 use crate::{logging, policy, serve};
 
 /// Top-level command line.
@@ -121,6 +122,18 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_USER_LOOKUP", value_enum, default_value = "auto")]
     user_lookup: UserLookup,
 
+    /// Forward the numeric uid:gid an exec's user resolved to, so the daemon runs
+    /// exactly the identity that was judged. `off` forwards names, which the
+    /// daemon looks up again at start (a race; see the README).
+    #[arg(long, env = "EXECGATE_PIN_USER", value_enum, default_value = "on")]
+    pin_user: PinUser,
+
+    /// Starts of execs created behind execgate's back whose user is a name
+    /// (which cannot be pinned): refuse them, or let policy judge them with
+    /// `input.user.pinned` false.
+    #[arg(long, env = "EXECGATE_UNPINNED_STARTS", value_enum, default_value = "refuse")]
+    unpinned_starts: UnpinnedStarts,
+
     /// Directory of the audit trail (log files, recordings, anchors).
     #[arg(long, env = "EXECGATE_AUDIT_DIR", default_value = "/var/log/execgate")]
     audit_dir: PathBuf,
@@ -186,7 +199,11 @@ pub fn run() -> Result<ExitCode> {
                 socket_gid: args.socket_group.as_deref().map(resolve_group).transpose()?,
                 shutdown_grace: Duration::from_secs(args.shutdown_grace),
                 policies: args.policy,
-                user_lookup: args.user_lookup,
+                users: UserRules {
+                    lookup: args.user_lookup,
+                    pin: args.pin_user,
+                    unpinned_starts: args.unpinned_starts,
+                },
                 audit: AuditConfig {
                     log: LogConfig {
                         anchor_file: args

@@ -21,7 +21,7 @@ use crate::error::ProxyError;
 use crate::exec::context::{self, CallerInfo};
 use crate::exec::{ExecGate, Judged, StartPlan, body::check_framing};
 use crate::listener::Caller;
-use crate::route::{self, Route};
+use crate::route::{self, Prefix, Route};
 use crate::tunnel::{self, Ending, Transfer};
 use crate::upstream::{Control, Pinned, Upstream};
 
@@ -148,7 +148,7 @@ impl Proxy {
                 }
                 self.relay(conn, request, upgrade).await
             }
-            Route::ExecCreate { container, version } => {
+            Route::ExecCreate { container, prefix } => {
                 let permit = self
                     .exec
                     .create(
@@ -156,7 +156,7 @@ impl Proxy {
                         conn.caller_info(),
                         request,
                         &container,
-                        version.as_deref(),
+                        &prefix,
                     )
                     .await?;
                 let response = conn.pinned.send(&self.upstream, permit.request).await?;
@@ -166,13 +166,13 @@ impl Proxy {
                     Ok(response.map(|b| b.boxed()))
                 }
             }
-            Route::ExecStart { exec_id, version } => {
+            Route::ExecStart { exec_id, prefix } => {
                 // Once a start is judged its records are owed, whatever the client
                 // does: it runs in a tracked task a dropped connection cannot cancel.
                 let (answer, answered) = oneshot::channel();
                 let (proxy, conn) = (self.clone(), conn.clone());
                 self.sessions.spawn(async move {
-                    let response = proxy.start(&conn, request, &exec_id, version.as_deref(), upgrade).await;
+                    let response = proxy.start(&conn, request, &exec_id, &prefix, upgrade).await;
                     let _ = answer.send(response);
                 });
                 answered
@@ -189,11 +189,11 @@ impl Proxy {
         conn: &Connection,
         request: Request<Body>,
         exec_id: &str,
-        version: Option<&str>,
+        prefix: &Prefix,
         upgrade: bool,
     ) -> Result<Response<Body>, ProxyError> {
         let daemon = Control::pinned(&self.upstream, &conn.pinned);
-        let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, version).await?;
+        let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, prefix).await?;
         let (request, plan) = (permit.request, permit.plan);
         if plan.start.detach {
             self.start_detached(conn, request, plan, upgrade).await

@@ -3,10 +3,12 @@
 //!
 //! The daemon (gorilla/mux) matches the **percent-decoded** path against anchored
 //! patterns, each registered twice: with a `/v{version:[0-9.]+}` prefix and
-//! without. Names are `.*`, so they may span slashes. Where execgate's reading
-//! could differ from the daemon's it errs towards "this is an exec", never away
-//! from it: a request wrongly judged is refused at worst, one wrongly passed is a
-//! bypass.
+//! without. Names are `.*`, so they may span slashes. Podman's service serves
+//! the same routes plus its own under `/libpod/` (handled by the same exec
+//! handlers), with versions of the form `[0-9][0-9A-Za-z.-]*` (`/v4.0.0/`).
+//! Where execgate's reading could differ from the daemon's it errs towards
+//! "this is an exec", never away from it: a request wrongly judged is refused at
+//! worst, one wrongly passed is a bypass.
 
 use hyper::Method;
 
@@ -17,15 +19,15 @@ pub enum Route {
     ExecCreate {
         /// The container reference as the daemon will read it (name, id or id prefix).
         container: String,
-        /// The API version prefix, decoded, when the path had one.
-        version: Option<String>,
+        /// What came before the route proper.
+        prefix: Prefix,
     },
     /// `POST /exec/{id}/start`: starts an exec; hijacks the connection unless detached.
     ExecStart {
         /// The exec id.
         exec_id: String,
-        /// The API version prefix, decoded, when the path had one.
-        version: Option<String>,
+        /// What came before the route proper.
+        prefix: Prefix,
     },
     /// `POST /exec/{id}/resize`: a terminal resize of a live exec (recorded).
     ExecResize {
@@ -39,6 +41,25 @@ pub enum Route {
     },
     /// Anything else: relayed untouched.
     Other,
+}
+
+/// What a path held before the route proper: an API version, and Podman's
+/// `/libpod` (whose version Podman checks against its own API, so a forwarded
+/// path must keep it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefix {
+    /// The API version, decoded, when the path had one.
+    pub version: Option<String>,
+    /// Whether the route was under `/libpod`.
+    pub libpod: bool,
+}
+
+impl Prefix {
+    /// The prefix as a path (`/v1.41`, `/v4.0.0/libpod`, or empty).
+    pub fn path(&self) -> String {
+        let version = self.version.as_deref().map(|v| format!("/v{v}")).unwrap_or_default();
+        if self.libpod { format!("{version}/libpod") } else { version }
+    }
 }
 
 /// A request target the daemon would refuse to parse.
@@ -56,12 +77,16 @@ pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
         return Ok(Route::Other);
     }
     let (version, rest) = split_version(&decoded);
-    let version = version.map(str::to_owned);
+    // Podman's libpod routes for exec and attach share the Docker-compatible
+    // handlers; execgate's own lookups use the compatible routes.
+    let libpod_rest = rest.strip_prefix("/libpod").filter(|r| r.starts_with('/'));
+    let prefix = Prefix { version: version.map(str::to_owned), libpod: libpod_rest.is_some() };
+    let rest = libpod_rest.unwrap_or(rest);
     if let Some(name) = between(rest, "/containers/", "/exec") {
-        return Ok(Route::ExecCreate { container: name.to_owned(), version });
+        return Ok(Route::ExecCreate { container: name.to_owned(), prefix });
     }
     if let Some(id) = between(rest, "/exec/", "/start") {
-        return Ok(Route::ExecStart { exec_id: id.to_owned(), version });
+        return Ok(Route::ExecStart { exec_id: id.to_owned(), prefix });
     }
     if let Some(id) = between(rest, "/exec/", "/resize") {
         return Ok(Route::ExecResize { exec_id: id.to_owned() });
@@ -72,15 +97,22 @@ pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
     Ok(Route::Other)
 }
 
-/// Splits off a `/v{[0-9.]+}` prefix segment, as the daemon's versioned routes
-/// do: `(Some(version), rest)`. The daemon accepts any spelling here (`v1.041`,
-/// `v01.41`, `v1.41.0`), so no range check: a version it later refuses is its
-/// answer to give.
+/// Splits off a version prefix segment, as the versioned routes do:
+/// `(Some(version), rest)`. Docker's is `v[0-9.]+` and accepts any spelling
+/// (`v1.041`, `v01.41`, `v1.41.0`), Podman's `v[0-9][0-9A-Za-z.-]*`
+/// (`v4.0.0-dev`); either counts, so no range check: a version the daemon
+/// later refuses is its answer to give.
 fn split_version(path: &str) -> (Option<&str>, &str) {
     let Some(after_v) = path.strip_prefix("/v") else {
         return (None, path);
     };
-    let digits = after_v.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+    let docker = after_v.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+    let podman = if after_v.starts_with(|c: char| c.is_ascii_digit()) {
+        after_v.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-').count()
+    } else {
+        0
+    };
+    let digits = docker.max(podman);
     if digits > 0 && after_v[digits..].starts_with('/') {
         (Some(&after_v[..digits]), &after_v[digits..])
     } else {
@@ -124,18 +156,18 @@ mod tests {
     /// The route with its version dropped, so cases compare on what they name.
     fn post(path: &str) -> Route {
         match classify(&Method::POST, path).expect("valid path") {
-            Route::ExecCreate { container, .. } => Route::ExecCreate { container, version: None },
-            Route::ExecStart { exec_id, .. } => Route::ExecStart { exec_id, version: None },
+            Route::ExecCreate { container, .. } => Route::ExecCreate { container, prefix: Prefix::default() },
+            Route::ExecStart { exec_id, .. } => Route::ExecStart { exec_id, prefix: Prefix::default() },
             other => other,
         }
     }
 
     fn create(name: &str) -> Route {
-        Route::ExecCreate { container: name.to_owned(), version: None }
+        Route::ExecCreate { container: name.to_owned(), prefix: Prefix::default() }
     }
 
     fn start(id: &str) -> Route {
-        Route::ExecStart { exec_id: id.to_owned(), version: None }
+        Route::ExecStart { exec_id: id.to_owned(), prefix: Prefix::default() }
     }
 
     #[test]
@@ -191,6 +223,33 @@ mod tests {
     }
 
     #[test]
+    fn podmans_libpod_routes_and_versions_are_exec_routes_too() {
+        assert_eq!(post("/v4.0.0/libpod/containers/web/exec"), create("web"));
+        assert_eq!(post("/libpod/containers/web/exec"), create("web"));
+        assert_eq!(post("/v4.3.1-dev/libpod/exec/abc/start"), start("abc"));
+        assert_eq!(post("/v4.0.0/containers/web/exec"), create("web"));
+        assert_eq!(post("/v4.0.0/libpod/exec/abc/resize"), Route::ExecResize { exec_id: "abc".into() });
+        assert_eq!(post("/v4.0.0/libpod/containers/abc/attach"), Route::Attach { container: "abc".into() });
+        assert_eq!(post("/%6cibpod/containers/web/exec"), create("web"));
+        assert_eq!(post("/libpodx/containers/web/exec"), Route::Other);
+        assert_eq!(
+            classify(&Method::POST, "/v4.0.0/libpod/exec/e/start"),
+            Ok(Route::ExecStart {
+                exec_id: "e".into(),
+                prefix: Prefix { version: Some("4.0.0".into()), libpod: true }
+            })
+        );
+    }
+
+    #[test]
+    fn prefixes_become_paths_again() {
+        assert_eq!(Prefix::default().path(), "");
+        assert_eq!(Prefix { version: Some("1.41".into()), libpod: false }.path(), "/v1.41");
+        assert_eq!(Prefix { version: Some("4.0.0".into()), libpod: true }.path(), "/v4.0.0/libpod");
+        assert_eq!(Prefix { version: None, libpod: true }.path(), "/libpod");
+    }
+
+    #[test]
     fn invalid_escapes_are_refused() {
         for path in ["/containers/x/%6", "/containers/x/%zzexec", "/a%"] {
             assert!(classify(&Method::POST, path).is_err(), "{path}");
@@ -205,9 +264,15 @@ mod tests {
         assert_eq!(split_version("/v/x"), (None, "/v/x"));
         assert_eq!(split_version("/v1.41"), (None, "/v1.41"));
         assert_eq!(split_version("/version"), (None, "/version"));
+        assert_eq!(split_version("/v4.0.0-dev/x"), (Some("4.0.0-dev"), "/x"));
+        assert_eq!(split_version("/v.4/x"), (Some(".4"), "/x"));
+        assert_eq!(split_version("/vabc/x"), (None, "/vabc/x"));
         assert_eq!(
             classify(&Method::POST, "/%761.40/exec/e/start"),
-            Ok(Route::ExecStart { exec_id: "e".into(), version: Some("1.40".into()) })
+            Ok(Route::ExecStart {
+                exec_id: "e".into(),
+                prefix: Prefix { version: Some("1.40".into()), libpod: false }
+            })
         );
     }
 }

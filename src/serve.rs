@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::audit::{Audit, AuditConfig};
 use crate::body::Body;
-use crate::exec::{ExecGate, UserLookup};
+use crate::exec::{ExecGate, UserRules};
 use crate::listener::{Caller, Listener};
 use crate::policy::Policies;
 use crate::proxy::{Connection, Hijacked, Lifecycle, Proxy};
@@ -54,8 +54,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Policy files or directories; empty means the built-in pack.
     pub policies: Vec<PathBuf>,
-    /// Where exec users are resolved from.
-    pub user_lookup: UserLookup,
+    /// How exec users are settled: lookup, pinning, unpinned starts.
+    pub users: UserRules,
     /// The audit trail.
     pub audit: AuditConfig,
 }
@@ -94,7 +94,7 @@ pub async fn run(config: Config) -> Result<()> {
     let cut = CancellationToken::new();
     let lifecycle = Lifecycle { sessions: sessions.clone(), stopping: stopping.clone(), cut: cut.clone() };
     let watcher = tokio::spawn(watch_policy(policies.clone(), audit.clone()));
-    let exec = ExecGate::new(policies.clone(), config.user_lookup, audit.clone());
+    let exec = ExecGate::new(policies.clone(), config.users, audit.clone());
     let proxy = Arc::new(Proxy::new(upstream, exec, audit.clone(), lifecycle));
     let ticker = tokio::spawn({
         let recorder = audit.recorder().clone();

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Container, DOCKER_SOCK, Gate, TempDir, direct_docker, ok_stdout};
+use common::{Container, Gate, TempDir, direct_docker, docker_sock, ok_stdout};
 use serde_json::Value;
 
 fn execgate(args: &[&str]) -> std::process::Output {
@@ -198,7 +198,7 @@ fn binary_output_round_trips_exactly() {
 #[test]
 fn record_output_mode_keeps_stdin_out_and_the_cap_counts_the_rest() {
     let gate =
-        Gate::start_with(Path::new(DOCKER_SOCK), &["--record", "output", "--record-max-bytes", "1000"]);
+        Gate::start_with(Path::new(docker_sock()), &["--record", "output", "--record-max-bytes", "1000"]);
     let c = Container::run("cap", &[]);
     let out = gate.run_stdin(
         &["exec", "-i", &c.name, "sh", "-c", "cat >/dev/null; head -c 10000 /dev/zero | tr '\\0' x"],
@@ -279,7 +279,7 @@ fn verify_detects_every_kind_of_tampering() {
     let original = work.path().join("original");
     {
         let gate =
-            Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", original.to_str().expect("utf8")]);
+            Gate::start_with(Path::new(docker_sock()), &["--audit-dir", original.to_str().expect("utf8")]);
         let c = Container::run("tamper", &[]);
         for i in 0..3 {
             ok_stdout(&gate.run(&["exec", &c.name, "echo", &format!("tamper-{i}")]));
@@ -345,7 +345,7 @@ fn rotation_chains_files_and_retention_keeps_verify_working() {
     let work = TempDir::new("rotate");
     let dir = work.path().join("audit");
     let gate = Gate::start_with(
-        Path::new(DOCKER_SOCK),
+        Path::new(docker_sock()),
         &["--audit-dir", dir.to_str().expect("utf8"), "--audit-max-bytes", "3000", "--audit-retain", "3"],
     );
     let c = Container::run("rotate", &[]);
@@ -374,7 +374,7 @@ fn rotation_chains_files_and_retention_keeps_verify_working() {
 fn a_live_recording_is_checkpointed_so_a_crash_leaves_it_covered() {
     let work = TempDir::new("livecheckpoint");
     let dir = work.path().join("audit");
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", dir.to_str().expect("utf8")]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", dir.to_str().expect("utf8")]);
     let c = Container::run("live", &[]);
     let mut session = gate
         .docker()

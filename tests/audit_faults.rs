@@ -17,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use common::{
-    Container, DOCKER_SOCK, Gate, IMAGE, TempDir, direct_docker, frames, ok_stdout, read_response,
+    Container, Gate, IMAGE, TempDir, direct_docker, docker_sock, frames, ok_stdout, read_response,
     read_until, start_request, unique,
 };
 
@@ -187,7 +187,7 @@ fn spawn_exec(host: &str, args: &[&str]) -> (Reaped, mpsc::Receiver<String>) {
 fn a_killed_client_ends_its_session_as_client_hangup() {
     common::require_daemon();
     let audit = TempDir::new("hangup-audit");
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &audit.path().to_string_lossy()]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &audit.path().to_string_lossy()]);
     let c = Container::run("hangup", &[]);
     let marker = unique("hangup");
     // After the client dies the daemon sees stdin's EOF, the process prints
@@ -271,7 +271,8 @@ impl PrivateDaemon {
         let loaded = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "docker -H unix://{DOCKER_SOCK} save {IMAGE} | docker -H unix://{} load",
+                "docker -H unix://{} save {IMAGE} | docker -H unix://{} load",
+                docker_sock(),
                 daemon.socket.display()
             ))
             .output()
@@ -439,7 +440,7 @@ fn sigterm_past_the_grace_cuts_sessions_as_proxy_shutdown_and_anchors_the_head()
     let audit = TempDir::new("shutdown-audit");
     let audit_dir = audit.path().to_string_lossy().into_owned();
     let serve =
-        Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &audit_dir, "--shutdown-grace", "1"]);
+        Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &audit_dir, "--shutdown-grace", "1"]);
     let c = Container::run("shutdown", &[]);
     let marker = unique("shutdown");
     let script = format!("echo started-{marker}; sleep 30");
@@ -487,7 +488,7 @@ fn a_session_left_open_by_a_killed_execgate_is_closed_as_incomplete_on_restart()
     let c = Container::run("killed", &[]);
     let marker = unique("killed");
     let exec_id = {
-        let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &dir]);
+        let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &dir]);
         let script = format!("echo started-{marker}; sleep 30");
         let (_cli, lines) = spawn_exec(&gate.host(), &[&c.name, "sh", "-c", &script]);
         wait_line(&lines, &format!("started-{marker}"), Duration::from_secs(20));
@@ -498,7 +499,7 @@ fn a_session_left_open_by_a_killed_execgate_is_closed_as_incomplete_on_restart()
     };
     assert_eq!(ends_of(audit.path(), &exec_id), 0, "a SIGKILLed execgate cannot have ended the session");
 
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &dir]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &dir]);
     let end = end_of(audit.path(), &exec_id, Duration::from_secs(10));
     assert_eq!(end["reason"], "incomplete", "{end}");
     assert_eq!(end["exit_code"], Value::Null, "{end}");
@@ -558,7 +559,7 @@ fn five_hundred_execs_fifty_at_a_time_are_each_recorded_once() {
     const PARALLEL: usize = 50;
     common::require_daemon();
     let audit = TempDir::new("load-audit");
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &audit.path().to_string_lossy()]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &audit.path().to_string_lossy()]);
     let c = Container::run("load", &[]);
     let socket = Arc::new(gate.socket.clone());
     let name = Arc::new(c.name.clone());
@@ -678,7 +679,7 @@ fn fill(path: &Path) {
 fn a_full_audit_disk_denies_execs_but_not_other_calls_and_recovers() {
     common::require_daemon();
     let tmpfs = Tmpfs::mount("256k");
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &tmpfs.mount.to_string_lossy()]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &tmpfs.mount.to_string_lossy()]);
     let c = Container::run("full", &[]);
     assert_eq!(ok_stdout(&gate.run(&["exec", &c.name, "echo", "before"])), "before\n");
 
@@ -713,7 +714,7 @@ fn a_full_audit_disk_denies_execs_but_not_other_calls_and_recovers() {
 fn a_client_killed_during_a_quiet_session_is_recorded_as_client_hangup() {
     common::require_daemon();
     let audit = TempDir::new("quiet-audit");
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &audit.path().to_string_lossy()]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &audit.path().to_string_lossy()]);
     let c = Container::run("quiet", &[]);
     let marker = unique("quiet");
     // Nothing is written after stdin closes, so no write ever fails on the dead client.
@@ -744,7 +745,7 @@ fn open_recordings(pid: u32, audit: &Path) -> Vec<PathBuf> {
 fn a_client_gone_before_the_upgrade_still_gets_an_exec_end() {
     common::require_daemon();
     let audit = TempDir::new("early-audit");
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--audit-dir", &audit.path().to_string_lossy()]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--audit-dir", &audit.path().to_string_lossy()]);
     let c = Container::run("early", &[]);
     // Close the client connection at different moments after the start request,
     // from "at once" to "after the 101": some land while the start is in flight.
@@ -787,7 +788,7 @@ fn a_client_gone_before_the_upgrade_still_gets_an_exec_end() {
     let ran: Vec<&String> = missing
         .iter()
         .filter(|id| {
-            let mut s = UnixStream::connect(DOCKER_SOCK).expect("daemon");
+            let mut s = UnixStream::connect(docker_sock()).expect("daemon");
             let get = format!("GET /v1.41/exec/{id}/json HTTP/1.1\r\nHost: d\r\n\r\n");
             s.write_all(get.as_bytes()).expect("write");
             let (_, body) = read_response(&mut s);

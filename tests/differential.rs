@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Container, DOCKER_SOCK, Gate, read_response};
+use common::{Container, Gate, docker_sock, read_response};
 use serde_json::{Value, json};
 
 /// A small deterministic generator (SplitMix64): failures reproduce by seed.
@@ -163,7 +163,7 @@ fn exchange(socket: &Path, raw: &[u8]) -> (u16, Vec<u8>) {
 
 fn daemon_exec(id: &str) -> Value {
     let (status, body) = exchange(
-        Path::new(DOCKER_SOCK),
+        Path::new(docker_sock()),
         format!("GET /exec/{id}/json HTTP/1.1\r\nHost: d\r\n\r\n").as_bytes(),
     );
     assert_eq!(status, 200);
@@ -195,7 +195,7 @@ fn run_through(gate: &Gate, id: &str, tty: bool) -> String {
 
 #[test]
 fn random_go_spellings_mean_the_same_to_execgate_and_the_daemon() {
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--log-format", "json"]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--log-format", "json"]);
     common::require_daemon();
     let c = Container::run("differential", &[]);
     let (mut allowed, mut denied) = (0, 0);
@@ -225,7 +225,9 @@ fn random_go_spellings_mean_the_same_to_execgate_and_the_daemon() {
         // The daemon's own record.
         let pc = &daemon_exec(&id)["ProcessConfig"];
         let spec = if intent.user.is_empty() { "app" } else { intent.user.as_str() };
-        assert_eq!(pc["user"], spec, "{context}");
+        // The daemon gets the identity pinned to the numbers execgate judged.
+        let pinned = if matches!(spec, "nobody" | "65534:65534") { "65534:65534" } else { "1000:1000" };
+        assert_eq!(pc["user"], pinned, "{context}");
         assert_eq!(pc["privileged"], false, "{context}");
         assert_eq!(pc["tty"], intent.tty, "{context}");
         assert_eq!(pc["entrypoint"], intent.cmd[0], "{context}");

@@ -6,13 +6,13 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Container, DOCKER_SOCK, Gate, TempDir, ok_stdout};
+use common::{Container, Gate, TempDir, docker_sock, ok_stdout};
 
 #[test]
 fn socket_gets_mode_and_group_and_live_sockets_are_not_stolen() {
     common::require_daemon();
     let gate = Gate::start_with(
-        std::path::Path::new(DOCKER_SOCK),
+        std::path::Path::new(docker_sock()),
         &["--socket-mode", "0640", "--socket-group", "1234"],
     );
     let meta = std::fs::symlink_metadata(&gate.socket).expect("stat socket");
@@ -70,7 +70,7 @@ fn a_stale_socket_is_replaced() {
 #[test]
 fn startup_logs_daemon_version_and_warns_about_an_open_daemon_socket() {
     let gate = Gate::start();
-    let meta = std::fs::metadata(DOCKER_SOCK).expect("daemon socket");
+    let meta = std::fs::metadata(docker_sock()).expect("daemon socket");
     let log = gate.log_text();
     assert!(log.contains("Docker daemon reachable") && log.contains("api_version"), "{log}");
     let exposed = meta.permissions().mode() & 0o077 != 0 || meta.uid() != 0;
@@ -80,7 +80,7 @@ fn startup_logs_daemon_version_and_warns_about_an_open_daemon_socket() {
 #[test]
 fn json_logs_are_one_object_per_line() {
     common::require_daemon();
-    let gate = Gate::start_with(std::path::Path::new(DOCKER_SOCK), &["--log-format", "json"]);
+    let gate = Gate::start_with(std::path::Path::new(docker_sock()), &["--log-format", "json"]);
     ok_stdout(&gate.run(&["version"]));
     let log = gate.log_text();
     let lines: Vec<_> = log.lines().collect();

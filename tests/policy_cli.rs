@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Container, DOCKER_SOCK, Gate, TempDir, ok_stdout};
+use common::{Container, Gate, TempDir, docker_sock, ok_stdout};
 
 fn execgate(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_execgate")).args(args).output().expect("run execgate")
@@ -118,7 +118,7 @@ fn sighup_swaps_the_policy_and_a_broken_one_keeps_the_last_good() {
     common::require_daemon();
     let dir = TempDir::new("reload");
     let policy = write_policy(dir.path(), "p.rego", &deny_command("cat"));
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--policy", dir.path().to_str().expect("utf8")]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--policy", dir.path().to_str().expect("utf8")]);
     let c = Container::run("reload", &[]);
     let denied = |cmd: &str| {
         let out = gate.run(&["exec", &c.name, cmd, "/etc/hostname"]);
@@ -173,7 +173,7 @@ fn the_caller_is_in_the_input() {
         "p.rego",
         "package execgate\nimport rego.v1\ndeny contains sprintf(\"caller=%s\", [json.marshal(input.caller)]) if input.exec.Cmd[0] == \"probe\"\n",
     );
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--policy", dir.path().to_str().expect("utf8")]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--policy", dir.path().to_str().expect("utf8")]);
     let c = Container::run("caller", &[]);
     let out = gate.run(&["exec", &c.name, "probe"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -229,7 +229,7 @@ fn an_edited_policy_file_is_picked_up_without_a_signal() {
     common::require_daemon();
     let dir = TempDir::new("watch");
     let policy = write_policy(dir.path(), "p.rego", &deny_command("cat"));
-    let gate = Gate::start_with(Path::new(DOCKER_SOCK), &["--policy", dir.path().to_str().expect("utf8")]);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--policy", dir.path().to_str().expect("utf8")]);
     let c = Container::run("watch", &[]);
     assert!(!gate.run(&["exec", &c.name, "cat", "/etc/hostname"]).status.success());
     std::fs::write(&policy, deny_command("ls")).expect("rewrite");

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use common::{
-    Container, DOCKER_SOCK, Gate, create_exec_direct, direct_docker, ok_stdout, read_response, start_request,
+    Container, Gate, create_exec_direct, direct_docker, docker_sock, ok_stdout, read_response, start_request,
 };
 
 /// Sends one request on a new connection to `socket`; returns (head, body).
@@ -50,7 +50,7 @@ fn exec_ids(container: &str) -> Vec<String> {
 /// The daemon's own view of an exec.
 fn inspect_exec(id: &str) -> serde_json::Value {
     let (head, body) = request(
-        std::path::Path::new(DOCKER_SOCK),
+        std::path::Path::new(docker_sock()),
         format!("GET /exec/{id}/json HTTP/1.1\r\nHost: d\r\n\r\n").as_bytes(),
     );
     assert_eq!(status(&head), 200, "{head}");
@@ -171,12 +171,12 @@ fn bypass_bodies_are_denied_and_never_reach_the_daemon() {
 }
 
 #[test]
-fn malformed_and_unknown_bodies_are_refused() {
+fn malformed_bodies_are_refused() {
     let gate = Gate::start();
     let c = Container::run("malformed", &[]);
     for (body, expect) in [
-        (r#"{"Cmd":["id"],"Unknown":true}"#, "unknown field"),
         (r#"{"Cmd":"id"}"#, "malformed exec create body"),
+        (r#"{"Cmd":["id"],"Unknown":tru}"#, "malformed exec create body"),
         (r#"{"Cmd":["id"],"Privileged":"true"}"#, "malformed exec create body"),
         (r#"{"Cmd":["id"]"#, "malformed exec create body"),
         (r#"{"Cmd":["id"]} {"Privileged":true}"#, "malformed exec create body"),
@@ -187,6 +187,32 @@ fn malformed_and_unknown_bodies_are_refused() {
         assert!(message(&answer).contains(expect), "{body}: {}", message(&answer));
     }
     assert!(exec_ids(&c.name).is_empty());
+}
+
+// Regression: docker-py sends "Container" in the create body, which the daemon
+// ignores (Go's decoder skips unknown keys); execgate refused it with 400.
+#[test]
+fn unknown_keys_are_ignored_like_the_daemon_listed_and_not_forwarded() {
+    let gate = Gate::start();
+    let c = Container::run("unknownkeys", &[]);
+    let body = r#"{"Container":"elsewhere","Cmd":["id"],"Privileged ":true,"Odd":{"User":"root"}}"#;
+    let (head, answer) = request(&gate.socket, &post_json(&format!("/containers/{}/exec", c.name), body));
+    assert_eq!(status(&head), 201, "{head}{}", message(&answer));
+    let pc = &inspect_exec(&created_id(&answer))["ProcessConfig"];
+    assert_eq!(pc["privileged"], false);
+    assert_eq!(pc["user"], "1000:1000");
+    let log = std::fs::read_dir(&gate.audit)
+        .expect("audit dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
+        .map(|p| std::fs::read_to_string(p).expect("log"))
+        .collect::<String>();
+    let create = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["event"] == "exec.create")
+        .expect("exec.create record");
+    assert_eq!(create["ignored_fields"], serde_json::json!(["Container", "Privileged ", "Odd"]), "{create}");
 }
 
 #[test]
@@ -230,7 +256,7 @@ fn chunked_bodies_are_judged_and_conflicting_framing_refused() {
     assert_eq!(status(&head), 403, "{head}");
     let (head, body) = request(&gate.socket, chunked(r#"{"Cmd":["id"],"User":"app"}"#).as_bytes());
     assert_eq!(status(&head), 201, "{head}");
-    assert_eq!(inspect_exec(&created_id(&body))["ProcessConfig"]["user"], "app");
+    assert_eq!(inspect_exec(&created_id(&body))["ProcessConfig"]["user"], "1000:1000", "app, pinned");
 
     // Content-Length beside chunked: the chunked body is what is read (as Go's
     // server reads it), judged, and the connection closes so nothing can be
@@ -290,34 +316,81 @@ fn the_daemon_stores_exactly_what_was_judged() {
     assert_eq!(status(&head), 201, "{head}{}", message(&answer));
     let id = created_id(&answer);
     let pc = &inspect_exec(&id)["ProcessConfig"];
-    assert_eq!(pc["user"], "app");
+    assert_eq!(pc["user"], "1000:1000", "app, pinned to what was judged");
     assert_eq!(pc["tty"], true);
     assert_eq!(pc["entrypoint"], "sh");
     assert_eq!(pc["arguments"], serde_json::json!(["-c", "echo x"]));
     assert_eq!(pc["privileged"], false);
 }
 
-#[test]
-fn execs_created_behind_execgates_back_are_judged_at_start() {
-    let gate = Gate::start();
-    let c = Container::run("behind", &[]);
-    let start = |id: &str| start_request("/v1.41", id, "{}", true);
-    let root = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"root","Cmd":["id","-u"]}"#);
-    let (head, answer) = request(&gate.socket, &start(&root));
-    assert_eq!(status(&head), 403, "{head}");
-    assert!(message(&answer).contains("resolves to uid 0"));
-    assert_eq!(inspect_exec(&root)["Pid"], 0, "the denied exec must never have run");
-
-    let app = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"app","Cmd":["id","-u"]}"#);
-    let mut stream = UnixStream::connect(&gate.socket).expect("connect");
-    stream.write_all(&start(&app)).expect("write");
-    let got = common::read_until(&mut stream, b"1000\n");
+/// Starts `id` through `socket` and expects it to run and print `expect`.
+fn starts_and_prints(socket: &std::path::Path, id: &str, expect: &str) {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream.write_all(&start_request("/v1.41", id, "{}", true)).expect("write");
+    let got = common::read_until(&mut stream, expect.as_bytes());
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
 }
 
 #[test]
-fn a_user_remapped_between_create_and_start_is_judged_again() {
+fn execs_created_behind_execgates_back_are_judged_at_start() {
+    let c = Container::run("behind", &[]);
+    let start = |id: &str| start_request("/v1.41", id, "{}", true);
+    // Numeric uid:gid (and nothing else) is pinned by its form: judged on it.
     let gate = Gate::start();
+    let root = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"0:0","Cmd":["id","-u"]}"#);
+    let (head, answer) = request(&gate.socket, &start(&root));
+    assert_eq!(status(&head), 403, "{head}");
+    assert!(message(&answer).contains("resolves to uid 0"), "{}", message(&answer));
+    assert_eq!(inspect_exec(&root)["Pid"], 0, "the denied exec must never have run");
+    let app = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"1000:1000","Cmd":["id","-u"]}"#);
+    starts_and_prints(&gate.socket, &app, "1000\n");
+
+    // A name cannot be pinned after the fact: refused by default, whatever it resolves to.
+    for user in ["app", "root"] {
+        let named = create_exec_direct(
+            &c.name,
+            &format!(r#"{{"AttachStdout":true,"User":"{user}","Cmd":["id","-u"]}}"#),
+        );
+        let (head, answer) = request(&gate.socket, &start(&named));
+        assert_eq!(status(&head), 403, "{head}");
+        assert!(message(&answer).contains("was not created through execgate"), "{}", message(&answer));
+        assert_eq!(inspect_exec(&named)["Pid"], 0);
+    }
+
+    // `--unpinned-starts judge` hands them to policy instead.
+    let judging =
+        Gate::start_with(std::path::Path::new(common::docker_sock()), &["--unpinned-starts", "judge"]);
+    let root = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"root","Cmd":["id","-u"]}"#);
+    let (head, answer) = request(&judging.socket, &start(&root));
+    assert_eq!(status(&head), 403, "{head}");
+    assert!(message(&answer).contains("resolves to uid 0"), "{}", message(&answer));
+    let app = create_exec_direct(&c.name, r#"{"AttachStdout":true,"User":"app","Cmd":["id","-u"]}"#);
+    starts_and_prints(&judging.socket, &app, "1000\n");
+}
+
+// Regression (the swap race): `app` remapped to uid 0 between execgate's
+// judgement and the daemon's lookup ran as root. Pinned, it runs as judged.
+#[test]
+fn a_user_remapped_between_create_and_start_runs_as_judged() {
+    let gate = Gate::start();
+    let c = Container::run("remap", &[]);
+    let (head, answer) = request(
+        &gate.socket,
+        &post_json(
+            &format!("/v1.41/containers/{}/exec", c.name),
+            r#"{"AttachStdout":true,"User":"app","Cmd":["id","-u"]}"#,
+        ),
+    );
+    assert_eq!(status(&head), 201, "{head}");
+    let id = created_id(&answer);
+    c.as_root("sed -i 's/^app:x:1000:1000/app:x:0:0/' /etc/passwd");
+    starts_and_prints(&gate.socket, &id, "1000\n");
+    assert_eq!(inspect_exec(&id)["ProcessConfig"]["user"], "1000:1000");
+}
+
+#[test]
+fn unpinned_a_user_remapped_between_create_and_start_is_judged_again() {
+    let gate = Gate::start_with(std::path::Path::new(common::docker_sock()), &["--pin-user", "off"]);
     let c = Container::run("remap", &[]);
     let (head, answer) = request(
         &gate.socket,
@@ -403,7 +476,7 @@ fn a_bind_mounted_passwd_is_not_what_the_daemon_reads() {
     assert_eq!(ok_stdout(&gate.run(&["exec", "-u", "app", &c.name, "id", "-u"])), "1000\n");
 
     // The archive API sees the mount, so it cannot be trusted for this file.
-    let archive = Gate::start_with(std::path::Path::new(DOCKER_SOCK), &["--user-lookup", "archive"]);
+    let archive = Gate::start_with(std::path::Path::new(docker_sock()), &["--user-lookup", "archive"]);
     let out = archive.run(&["exec", "-u", "app", &c.name, "id", "-u"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("the mount at /etc/passwd covers it"), "{err}");
@@ -411,7 +484,7 @@ fn a_bind_mounted_passwd_is_not_what_the_daemon_reads() {
 
 #[test]
 fn the_archive_lookup_resolves_like_the_rootfs() {
-    let gate = Gate::start_with(std::path::Path::new(DOCKER_SOCK), &["--user-lookup", "archive"]);
+    let gate = Gate::start_with(std::path::Path::new(docker_sock()), &["--user-lookup", "archive"]);
     let c = Container::run("archive", &[]);
     assert_eq!(ok_stdout(&gate.run(&["exec", &c.name, "id", "-u"])), "1000\n");
     // passwd behind a symlink, with a uid-0 alias: followed inside the container.
@@ -421,7 +494,7 @@ fn the_archive_lookup_resolves_like_the_rootfs() {
     assert!(!out.status.success() && err.contains("\"toor\" resolves to uid 0"), "{err}");
     assert_eq!(ok_stdout(&gate.run(&["exec", "-u", "app", &c.name, "id", "-u"])), "1000\n");
     // The rootfs reader agrees.
-    let rootfs = Gate::start_with(std::path::Path::new(DOCKER_SOCK), &["--user-lookup", "rootfs"]);
+    let rootfs = Gate::start_with(std::path::Path::new(docker_sock()), &["--user-lookup", "rootfs"]);
     let out = rootfs.run(&["exec", "-u", "toor", &c.name, "id", "-u"]);
     assert!(
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("\"toor\" resolves to uid 0")

@@ -106,7 +106,7 @@ fn a_start_without_upgrade_headers_streams_like_the_daemon_and_is_recorded() {
     let c = Container::run("noupgrade", &[]);
     let body = r#"{"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","cat; echo after-eof; exit 4"]}"#;
     let mut answers = Vec::new();
-    for socket in [std::path::PathBuf::from(common::DOCKER_SOCK), gate.socket.clone()] {
+    for socket in [std::path::PathBuf::from(common::docker_sock()), gate.socket.clone()] {
         let id = create_exec_direct(&c.name, body);
         let request = start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, false);
         let (head, stream) = without_upgrade(&socket, &request, b"typed\n");
@@ -312,7 +312,7 @@ fn unreachable_daemon_gives_502_and_recovers() {
     assert!(String::from_utf8_lossy(&cli.stderr).contains("execgate: cannot reach the Docker daemon"));
 
     // The daemon "comes back" at that path; the same client connection recovers.
-    std::os::unix::fs::symlink(common::DOCKER_SOCK, &upstream).expect("symlink");
+    std::os::unix::fs::symlink(common::docker_sock(), &upstream).expect("symlink");
     stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n").expect("write");
     let (head, body) = read_response(&mut stream);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");

@@ -22,12 +22,13 @@ const MAX_ARCHIVE: usize = 4 * 1024 * 1024 + 64 * 1024;
 const MAX_LINKS: usize = 40;
 
 /// Reads the absolute `path` inside `container`, following symlinks within the
-/// container's root. `Ok(None)` when it does not exist.
+/// container's root. `Ok(None)` when it does not exist. The file's bytes are
+/// returned undecoded, as the runtime reads them.
 pub async fn read(
     daemon: &Control<'_>,
     container: &ContainerInfo,
     path: &str,
-) -> Result<Option<String>, ProxyError> {
+) -> Result<Option<Vec<u8>>, ProxyError> {
     let mut current = normalize(path);
     for _ in 0..MAX_LINKS {
         if let Some(mount) = container.mounts.iter().find(|m| covers(m, &current)) {
@@ -57,7 +58,7 @@ pub async fn read(
         match first_entry(&bytes)
             .map_err(|e| ProxyError::Denied(vec![format!("unreadable archive of {current}: {e}")]))?
         {
-            Entry::File(text) => return Ok(Some(text)),
+            Entry::File(bytes) => return Ok(Some(bytes)),
             Entry::Link(target) => current = resolve_link(&current, &target),
         }
     }
@@ -68,7 +69,7 @@ pub async fn read(
 }
 
 enum Entry {
-    File(String),
+    File(Vec<u8>),
     Link(String),
 }
 
@@ -78,14 +79,16 @@ fn first_entry(tar_bytes: &[u8]) -> std::io::Result<Entry> {
     let kind = entry.header().entry_type();
     if kind.is_symlink() {
         let target = entry.link_name()?.ok_or_else(|| std::io::Error::other("symlink without a target"))?;
-        return Ok(Entry::Link(target.to_string_lossy().into_owned()));
+        // A lossy target would name another file than the one the daemon reads.
+        let target = target.to_str().ok_or_else(|| std::io::Error::other("symlink target is not UTF-8"))?;
+        return Ok(Entry::Link(target.to_owned()));
     }
     if !kind.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
     let mut bytes = Vec::new();
     entry.read_to_end(&mut bytes)?;
-    Ok(Entry::File(String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(Entry::File(bytes))
 }
 
 /// Whether a mount at `mount` covers `path` (both absolute and normalized).
@@ -149,7 +152,7 @@ mod tests {
         header.set_cksum();
         builder.append_data(&mut header, "passwd", &b"a:x:1"[..]).expect("append");
         let bytes = builder.into_inner().expect("tar");
-        assert!(matches!(first_entry(&bytes), Ok(Entry::File(text)) if text == "a:x:1"));
+        assert!(matches!(first_entry(&bytes), Ok(Entry::File(bytes)) if bytes == b"a:x:1"));
 
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();

@@ -102,11 +102,16 @@ impl Ignored {
     /// checks its syntax), and notes its key.
     pub fn skip<'de, A: MapAccess<'de>>(&mut self, map: &mut A, key: &str) -> Result<(), A::Error> {
         map.next_value::<de::IgnoredAny>()?;
+        self.note(key);
+        Ok(())
+    }
+
+    /// Notes a key whose value was read but is not forwarded.
+    pub fn note(&mut self, key: &str) {
         self.total += 1;
         if self.keys.len() < MAX_IGNORED {
             self.keys.push(key.chars().take(MAX_IGNORED_KEY).collect());
         }
-        Ok(())
     }
 
     /// Whether nothing was ignored.

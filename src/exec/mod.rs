@@ -11,6 +11,7 @@ pub mod body;
 pub mod context;
 pub mod create;
 pub mod gojson;
+pub mod identity;
 pub mod rootfs;
 pub mod start;
 pub mod user;
@@ -29,10 +30,12 @@ use crate::audit::{self, Audit, Session, recording::Header};
 use crate::body::{self as http_body, Body};
 use crate::error::ProxyError;
 use crate::policy::{Decision, Policies};
+use crate::route::Prefix;
 use crate::upstream::Control;
 use context::{CallerInfo, ContainerInfo, ExecInspect};
 use create::ExecConfig;
 use gojson::{Decoded, Ignored};
+use identity::{Identity, PinUser, UnpinnedStarts};
 use start::StartConfig;
 use user::EffectiveUser;
 
@@ -79,8 +82,8 @@ pub struct Judged {
     create_seq: u64,
     container_id: String,
     config: ExecConfig,
-    /// The spec the daemon will resolve: the exec's user or the container's default.
-    effective_spec: String,
+    /// Who it runs as, and the user spec forwarded for it.
+    identity: Identity,
 }
 
 /// The policy input (`input` in Rego); documented in policies/README.md.
@@ -91,7 +94,7 @@ struct Input<'a> {
     exec_seen: bool,
     start: Option<&'a StartConfig>,
     container: &'a ContainerInfo,
-    user: &'a EffectiveUser,
+    user: &'a Identity,
     caller: &'a CallerInfo,
     request: &'a RequestInfo<'a>,
 }
@@ -116,10 +119,21 @@ pub enum UserLookup {
     Archive,
 }
 
+/// How the gate settles who an exec runs as.
+#[derive(Debug, Clone, Copy)]
+pub struct UserRules {
+    /// Where the container's passwd and group files are read from.
+    pub lookup: UserLookup,
+    /// Whether the judged `uid:gid` is forwarded in place of the spec.
+    pub pin: PinUser,
+    /// What becomes of starts of execs whose user cannot be pinned.
+    pub unpinned_starts: UnpinnedStarts,
+}
+
 /// The exec gate shared by every connection.
 pub struct ExecGate {
     policies: Arc<Policies>,
-    lookup: UserLookup,
+    rules: UserRules,
     audit: Audit,
     judged: Mutex<Remembered>,
 }
@@ -131,10 +145,10 @@ struct Remembered {
 }
 
 impl ExecGate {
-    /// A gate judging with `policies`, reading users as `lookup` says and
+    /// A gate judging with `policies`, settling users as `rules` say and
     /// recording every decision in `audit`.
-    pub fn new(policies: Arc<Policies>, lookup: UserLookup, audit: Audit) -> Self {
-        ExecGate { policies, lookup, audit, judged: Mutex::new(Remembered::default()) }
+    pub fn new(policies: Arc<Policies>, rules: UserRules, audit: Audit) -> Self {
+        ExecGate { policies, rules, audit, judged: Mutex::new(Remembered::default()) }
     }
 
     /// Judges `POST /containers/{reference}/exec`.
@@ -144,7 +158,7 @@ impl ExecGate {
         caller: &CallerInfo,
         request: Request<Body>,
         reference: &str,
-        version: Option<&str>,
+        prefix: &Prefix,
     ) -> Result<CreatePermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         let bytes = body::read(&parts.headers, body, "exec create").await?;
@@ -154,7 +168,7 @@ impl ExecGate {
         let request_info = RequestInfo {
             method: parts.method.as_str().to_owned(),
             path,
-            api_version: version,
+            api_version: prefix.version.as_deref(),
             ignored_fields: ignored,
         };
         let context = async {
@@ -162,7 +176,8 @@ impl ExecGate {
             require_running(&container)?;
             let effective_spec =
                 if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
-            let user = self.effective_user(daemon, &container, &effective_spec).await?;
+            let resolved = self.effective_user(daemon, &container, &effective_spec).await?;
+            let user = Identity::at_create(&config.user, resolved, self.rules.pin);
             Ok::<_, ProxyError>((container, user))
         };
         let (container, user) = match context.await {
@@ -188,12 +203,14 @@ impl ExecGate {
         let create_seq = self.record("exec.create", &facts, &decision, json!({})).await?;
         // Pin the container by full id: a rename or replacement after this
         // point cannot redirect what was judged.
-        let target = format!("{}/containers/{}/exec", prefix(version), context::segment(&container.id));
+        let target = format!("{}/containers/{}/exec", prefix.path(), context::segment(&container.id));
         parts.uri = rewrite_path(&parts.uri, &target)?;
-        let canonical = Bytes::from(config.encode());
+        // The judged identity, pinned: the daemon gets the numbers, not a name
+        // it would look up again at start (see `identity`).
+        let forwarded = ExecConfig { user: user.forwarded.clone(), ..config.clone() };
+        let canonical = Bytes::from(forwarded.encode());
         body::set_length(&mut parts.headers, canonical.len());
-        let effective_spec = user.spec.clone();
-        let judged = Judged { create_seq, container_id: container.id.clone(), config, effective_spec };
+        let judged = Judged { create_seq, container_id: container.id.clone(), config, identity: user };
         Ok(CreatePermit { request: Request::from_parts(parts, http_body::full(canonical)), judged })
     }
 
@@ -221,7 +238,7 @@ impl ExecGate {
         caller: &CallerInfo,
         request: Request<Body>,
         exec_id: &str,
-        version: Option<&str>,
+        prefix: &Prefix,
     ) -> Result<StartPermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         let bytes = body::read(&parts.headers, body, "exec start").await?;
@@ -231,7 +248,7 @@ impl ExecGate {
         let request_info = RequestInfo {
             method: parts.method.as_str().to_owned(),
             path,
-            api_version: version,
+            api_version: prefix.version.as_deref(),
             ignored_fields: ignored,
         };
         let judged = self.recall(exec_id);
@@ -242,7 +259,7 @@ impl ExecGate {
             }
             let container = context::container(daemon, &inspect.container_id).await?;
             require_running(&container)?;
-            let user = self.effective_user(daemon, &container, &inspect.process_config.user).await?;
+            let user = self.identity_at_start(daemon, &container, exec_id, &inspect, judged.as_ref()).await?;
             Ok::<_, ProxyError>((inspect, container, user))
         };
         let (inspect, container, user) = match context.await {
@@ -280,7 +297,7 @@ impl ExecGate {
                         exec_id: exec_id.to_owned(),
                         container: container.name.clone(),
                         command: config.cmd.clone().unwrap_or_default(),
-                        user: user.spec.clone(),
+                        user: user.resolved.spec.clone(),
                         tty: start.tty,
                         console: start.console_size.or(config.console_size).map(|c| c.0),
                     })
@@ -300,7 +317,7 @@ impl ExecGate {
             }
             return Err(err);
         }
-        let target = format!("{}/exec/{}/start", prefix(version), context::segment(exec_id));
+        let target = format!("{}/exec/{}/start", prefix.path(), context::segment(exec_id));
         parts.uri = rewrite_path(&parts.uri, &target)?;
         let canonical = Bytes::from(serde_json::to_vec(&start).unwrap_or_default());
         body::set_length(&mut parts.headers, canonical.len());
@@ -315,8 +332,10 @@ impl ExecGate {
             "container": { "id": input.container.id, "name": input.container.name, "image": input.container.image },
             "command": input.exec.cmd,
             "user": {
-                "requested": input.exec.user, "effective": input.user.spec,
-                "uid": input.user.uid, "gid": input.user.gid, "groups": input.user.groups,
+                "requested": input.user.requested, "effective": input.user.resolved.spec,
+                "name": input.user.resolved.name, "uid": input.user.resolved.uid,
+                "gid": input.user.resolved.gid, "groups": input.user.resolved.groups,
+                "pinned": input.user.pinned, "forwarded": input.user.forwarded,
             },
             "privileged": input.exec.privileged,
             "container_privileged": input.container.privileged,
@@ -395,6 +414,42 @@ impl ExecGate {
         err
     }
 
+    /// Who a starting exec runs as. One judged at create runs as judged: its
+    /// pinned identity, or (unpinned) its spec resolved again now. One execgate
+    /// never saw is read back from the daemon; if its stored user is a name the
+    /// daemon will resolve again, it cannot be pinned and is refused unless
+    /// `--unpinned-starts judge` hands it to policy.
+    async fn identity_at_start(
+        &self,
+        daemon: &Control<'_>,
+        container: &ContainerInfo,
+        exec_id: &str,
+        inspect: &ExecInspect,
+        judged: Option<&Judged>,
+    ) -> Result<Identity, ProxyError> {
+        if let Some(judged) = judged.filter(|j| j.identity.pinned) {
+            return Ok(judged.identity.clone());
+        }
+        // Podman reports an exec without a user as "", meaning the container's default.
+        let stored = match inspect.process_config.user.as_str() {
+            "" => &container.user,
+            stored => stored,
+        };
+        let resolved = self.effective_user(daemon, container, stored).await?;
+        if let Some(judged) = judged {
+            return Ok(Identity { resolved, ..judged.identity.clone() });
+        }
+        let identity = Identity::stored(stored, resolved);
+        if !identity.pinned && self.rules.unpinned_starts == UnpinnedStarts::Refuse {
+            return Err(ProxyError::Denied(vec![format!(
+                "exec {exec_id} was not created through execgate and runs as user {stored:?}, a name the \
+                 daemon looks up again at start, so what was judged might not be what runs: create the exec \
+                 through execgate (or start execgate with --unpinned-starts judge)"
+            )]));
+        }
+        Ok(identity)
+    }
+
     /// Resolves `spec` against the container's own passwd and group files.
     async fn effective_user(
         &self,
@@ -411,11 +466,11 @@ impl ExecGate {
         &self,
         daemon: &Control<'_>,
         container: &ContainerInfo,
-    ) -> Result<(Option<String>, Option<String>), ProxyError> {
+    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ProxyError> {
         let root = container
             .merged_dir
             .as_deref()
-            .filter(|root| self.lookup != UserLookup::Archive && root.is_dir());
+            .filter(|root| self.rules.lookup != UserLookup::Archive && root.is_dir());
         if let Some(root) = root {
             // Read in place: two small files the page cache holds after the first
             // exec; a hop to the blocking pool and back costs more than the reads.
@@ -428,7 +483,7 @@ impl ExecGate {
                 )])
             });
         }
-        if self.lookup == UserLookup::Rootfs {
+        if self.rules.lookup == UserLookup::Rootfs {
             return Err(ProxyError::Denied(vec![format!(
                 "cannot resolve users: container {} has no overlay root filesystem execgate can read \
                  (try --user-lookup auto)",
@@ -452,14 +507,14 @@ impl ExecGate {
         let cmd = input.exec.cmd.as_deref().unwrap_or_default().join(" ");
         if decision.allowed() {
             info!(
-                action = input.action, exec_id, container = %input.container.name, user = %input.user.spec,
-                uid = input.user.uid, cmd, caller.uid = input.caller.uid, caller.pid = input.caller.pid,
+                action = input.action, exec_id, container = %input.container.name, user = %input.user.resolved.spec,
+                uid = input.user.resolved.uid, cmd, caller.uid = input.caller.uid, caller.pid = input.caller.pid,
                 warn = ?decision.warn, decision_us, "exec allowed"
             );
         } else {
             warn!(
-                action = input.action, exec_id, container = %input.container.name, user = %input.user.spec,
-                uid = input.user.uid, cmd, caller.uid = input.caller.uid, caller.pid = input.caller.pid,
+                action = input.action, exec_id, container = %input.container.name, user = %input.user.resolved.spec,
+                uid = input.user.resolved.uid, cmd, caller.uid = input.caller.uid, caller.pid = input.caller.pid,
                 reasons = ?decision.deny, decision_us, "exec denied"
             );
         }
@@ -487,7 +542,7 @@ fn still_as_judged(exec_id: &str, judged: &Judged, inspect: &ExecInspect) -> Res
     let same = inspect.container_id == judged.container_id
         && p.privileged == judged.config.privileged
         && p.tty == judged.config.tty
-        && p.user == judged.effective_spec
+        && judged.identity.is_stored_as(&p.user)
         && cmd.first().map(String::as_str) == Some(p.entrypoint.as_str())
         && cmd.get(1..).unwrap_or_default() == p.arguments.as_slice();
     if same {
@@ -510,10 +565,6 @@ fn from_inspect(inspect: &ExecInspect) -> ExecConfig {
         cmd: Some(cmd),
         ..ExecConfig::default()
     }
-}
-
-fn prefix(version: Option<&str>) -> String {
-    version.map(|v| format!("/v{v}")).unwrap_or_default()
 }
 
 /// `uri` with its path replaced and its query kept.
@@ -540,7 +591,16 @@ mod tests {
     fn judged() -> Judged {
         let config =
             ExecConfig { cmd: Some(vec!["sh".into(), "-c".into(), "id".into()]), ..ExecConfig::default() };
-        Judged { create_seq: 1, container_id: "c1".into(), config, effective_spec: "app".into() }
+        let resolved = EffectiveUser {
+            spec: "app".into(),
+            name: Some("app".into()),
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+            is_root: false,
+        };
+        let identity = Identity::at_create("", resolved, PinUser::Off);
+        Judged { create_seq: 1, container_id: "c1".into(), config, identity }
     }
 
     fn inspect(container: &str, user: &str, args: &[&str]) -> ExecInspect {

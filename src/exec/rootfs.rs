@@ -14,8 +14,9 @@ use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 const MAX_FILE: u64 = 4 * 1024 * 1024;
 
 /// Reads `relative` (e.g. `etc/passwd`) inside `root`. `Ok(None)` when it does
-/// not exist, which the runtime treats as an empty file.
-pub fn read(root: &Path, relative: &str) -> io::Result<Option<String>> {
+/// not exist, which the runtime treats as an empty file. The bytes are
+/// returned as they are: the runtime never decodes them.
+pub fn read(root: &Path, relative: &str) -> io::Result<Option<Vec<u8>>> {
     let dir = File::open(root)?;
     let how = OpenHow::new()
         .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
@@ -34,7 +35,7 @@ pub fn read(root: &Path, relative: &str) -> io::Result<Option<String>> {
     if bytes.len() as u64 > MAX_FILE {
         return Err(io::Error::other(format!("/{relative} is larger than {MAX_FILE} bytes")));
     }
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]
@@ -54,7 +55,7 @@ mod tests {
         std::os::unix::fs::symlink("../../../../passwd", root.join("etc/group")).expect("symlink");
         assert_eq!(
             read(&root, "etc/passwd").expect("read").as_deref(),
-            Some("inside:x:1000:1000::/:/bin/sh\n")
+            Some(&b"inside:x:1000:1000::/:/bin/sh\n"[..])
         );
         assert_eq!(read(&root, "etc/group").expect("read"), None);
         assert_eq!(read(&root, "etc/missing").expect("read"), None);

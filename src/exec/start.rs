@@ -18,6 +18,12 @@ pub struct StartConfig {
     /// Initial terminal size `[height, width]`, when given.
     #[serde(rename = "ConsoleSize", skip_serializing_if = "Option::is_none")]
     pub console_size: Option<UintPair>,
+    /// Podman's initial terminal height (`h`, a Go `uint16`); Docker ignores it.
+    #[serde(rename = "h", skip_serializing_if = "Option::is_none")]
+    pub height: Option<u16>,
+    /// Podman's initial terminal width (`w`); Docker ignores it.
+    #[serde(rename = "w", skip_serializing_if = "Option::is_none")]
+    pub width: Option<u16>,
 }
 
 impl StartConfig {
@@ -53,6 +59,10 @@ impl<'de> serde::Deserialize<'de> for StartBody {
                         gojson::keep_unless_null(&mut map, &mut config.tty)?;
                     } else if gojson::key_matches(&key, "ConsoleSize") {
                         config.console_size = map.next_value::<Option<UintPair>>()?;
+                    } else if gojson::key_matches(&key, "h") {
+                        terminal_side(&mut map, &key, &mut config.height, &mut ignored)?;
+                    } else if gojson::key_matches(&key, "w") {
+                        terminal_side(&mut map, &key, &mut config.width, &mut ignored)?;
                     } else {
                         ignored.skip(&mut map, &key)?;
                     }
@@ -62,6 +72,25 @@ impl<'de> serde::Deserialize<'de> for StartBody {
         }
         deserializer.deserialize_map(StartVisitor)
     }
+}
+
+/// Podman's `h`/`w`: kept (and forwarded) when they are what Podman reads, a
+/// `uint16`; `null` leaves them as they were. Anything else Podman would refuse
+/// and Docker ignores: it is not forwarded, only listed.
+fn terminal_side<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    key: &str,
+    side: &mut Option<u16>,
+    ignored: &mut Ignored,
+) -> Result<(), A::Error> {
+    match map.next_value::<serde_json::Value>()? {
+        serde_json::Value::Null => {}
+        value => match value.as_u64().and_then(|n| u16::try_from(n).ok()) {
+            Some(n) => *side = Some(n),
+            None => ignored.note(key),
+        },
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -119,6 +148,19 @@ mod tests {
         let d = decode_all(r#"{"Detach":true,"Stdin":{"deep":[1,2,{"x":null}]}}"#);
         assert!(d.value.detach);
         assert_eq!(d.ignored.total, 1);
+    }
+
+    #[test]
+    fn podmans_terminal_size_is_carried_when_podman_could_read_it() {
+        let d = decode_all(r#"{"Tty":true,"h":24,"W":80}"#);
+        assert_eq!((d.value.height, d.value.width), (Some(24), Some(80)));
+        let body: serde_json::Value = serde_json::to_value(d.value).expect("json");
+        assert_eq!(body, serde_json::json!({"Detach": false, "Tty": true, "h": 24, "w": 80}));
+        let d = decode_all(r#"{"h":70000,"w":"80","h":null}"#);
+        assert_eq!((d.value.height, d.value.width), (None, None));
+        assert_eq!(d.ignored.keys, vec!["h", "w"]);
+        let plain: serde_json::Value = serde_json::to_value(decode("{}")).expect("json");
+        assert_eq!(plain, serde_json::json!({"Detach": false, "Tty": false}));
     }
 
     #[test]

@@ -12,10 +12,34 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The daemon every test talks to, directly or through execgate.
-pub const DOCKER_SOCK: &str = "/var/run/docker.sock";
-/// The busybox image `scripts/testbed.sh` builds.
+/// The busybox image `scripts/testbed.sh` builds (on every Docker daemon of the test bed).
 pub const IMAGE: &str = "execgate-test/busybox:latest";
+/// The same image as Podman names it after `podman load`.
+pub const PODMAN_IMAGE: &str = "localhost/execgate-test/busybox:latest";
+
+/// The Docker daemon every test talks to, directly or through execgate:
+/// `EXECGATE_TEST_DOCKER_SOCK`, else the system daemon (`/var/run/docker.sock`,
+/// Docker 20.10). `scripts/test.sh` runs the suite once more with it pointed at
+/// the test bed's Docker 28.5 (`/run/execgate-testbed/d28.sock`).
+pub fn docker_sock() -> &'static str {
+    static SOCK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOCK.get_or_init(|| env_path("EXECGATE_TEST_DOCKER_SOCK", "/var/run/docker.sock"))
+}
+
+/// The test bed's Podman API service: `EXECGATE_TEST_PODMAN_SOCK`, else
+/// `/run/execgate-testbed/podman.sock` (Podman 4.3, image [`PODMAN_IMAGE`]).
+pub fn podman_sock() -> &'static str {
+    static SOCK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOCK.get_or_init(|| env_path("EXECGATE_TEST_PODMAN_SOCK", "/run/execgate-testbed/podman.sock"))
+}
+
+/// A socket path from the environment: a bare path or a `unix://` URL.
+fn env_path(var: &str, default: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v.trim().trim_start_matches("unix://").to_owned(),
+        _ => default.to_owned(),
+    }
+}
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -46,16 +70,25 @@ impl Drop for TempDir {
 
 /// Panics with a pointer to the test bed when the real daemon is not there.
 pub fn require_daemon() {
-    let ok = UnixStream::connect(DOCKER_SOCK).is_ok()
+    require_engine(docker_sock(), IMAGE, "EXECGATE_TEST_DOCKER_SOCK");
+}
+
+/// Panics with a pointer to the test bed when the Podman service is not there.
+pub fn require_podman() {
+    require_engine(podman_sock(), PODMAN_IMAGE, "EXECGATE_TEST_PODMAN_SOCK");
+}
+
+fn require_engine(sock: &str, image: &str, var: &str) {
+    let ok = UnixStream::connect(sock).is_ok()
         && Command::new("docker")
-            .args(["-H", &format!("unix://{DOCKER_SOCK}"), "image", "inspect", IMAGE])
+            .args(["-H", &format!("unix://{sock}"), "image", "inspect", image])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "no Docker daemon with image {IMAGE} at {DOCKER_SOCK}; run `sudo scripts/testbed.sh` first \
+        "no daemon with image {image} at {sock} (${var}); run `sudo scripts/testbed.sh` first \
          (these tests never skip, CI={:?})",
         std::env::var("CI").ok()
     );
@@ -75,7 +108,7 @@ impl Gate {
     /// Starts execgate in front of the real daemon.
     pub fn start() -> Self {
         require_daemon();
-        Self::start_with(Path::new(DOCKER_SOCK), &[])
+        Self::start_with(Path::new(docker_sock()), &[])
     }
 
     /// Starts execgate in front of `upstream` with extra flags.
@@ -259,7 +292,7 @@ impl Drop for Container {
 /// A `docker` command straight to the daemon (for setup and ground truth).
 pub fn direct_docker() -> Command {
     let mut cmd = Command::new("docker");
-    cmd.env("DOCKER_HOST", format!("unix://{DOCKER_SOCK}"));
+    cmd.env("DOCKER_HOST", format!("unix://{}", docker_sock()));
     cmd
 }
 
@@ -336,7 +369,7 @@ pub fn frames(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
 
 /// Creates an exec directly on the daemon with `body` and returns its id.
 pub fn create_exec_direct(container: &str, body: &str) -> String {
-    let mut stream = UnixStream::connect(DOCKER_SOCK).expect("daemon");
+    let mut stream = UnixStream::connect(docker_sock()).expect("daemon");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let request = format!(
         "POST /v1.41/containers/{container}/exec HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

@@ -107,8 +107,18 @@ impl Upstream {
     /// (execgate keeps running and recovers when the daemon comes back).
     pub async fn log_version(&self) {
         match self.version().await {
-            Ok((version, api)) => {
-                info!(socket = %self.socket.display(), version, api_version = api, "Docker daemon reachable")
+            Ok((version, api, runc)) => {
+                info!(socket = %self.socket.display(), version, api_version = api, runc, "Docker daemon reachable");
+                if runc.as_deref().is_some_and(runc_resolves_groups_by_name) {
+                    warn!(
+                        runc,
+                        "SECURITY: this runc (before 1.3.0) looks an exec's supplementary gids up by name in the \
+                         container's /etc/group when it starts, so a group named like a number can add another \
+                         gid (0 included) to a pinned uid:gid. execgate refuses execs whose group file does \
+                         that when it judges them, but cannot close the window between its check and runc's: \
+                         upgrade runc to 1.3.0 or later"
+                    );
+                }
             }
             Err(err) => {
                 warn!(error = %err, "Docker daemon not reachable yet; requests get 502 until it is")
@@ -116,13 +126,20 @@ impl Upstream {
         }
     }
 
-    async fn version(&self) -> Result<(String, String), ProxyError> {
+    /// The daemon's version, API version and runc version (from `Components`:
+    /// `runc` on Docker, `OCI Runtime (runc)` on Podman), read tolerantly.
+    async fn version(&self) -> Result<(String, String, Option<String>), ProxyError> {
         let response = self.control_get("/version").await?;
         let bytes = response.into_body().collect().await.map_err(|e| self.error(e))?.to_bytes();
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| self.error(std::io::Error::other(format!("unreadable /version answer: {e}"))))?;
         let field = |name: &str| value[name].as_str().unwrap_or("unknown").to_owned();
-        Ok((field("Version"), field("ApiVersion")))
+        let runc = value["Components"].as_array().into_iter().flatten().find_map(|c| {
+            let name = c["Name"].as_str()?;
+            let version = c["Version"].as_str()?;
+            (name == "runc" || name.contains("(runc)")).then(|| runc_version(version).to_owned())
+        });
+        Ok((field("Version"), field("ApiVersion"), runc))
     }
 
     /// Warns when the daemon's socket is reachable by anyone but root: whoever can
@@ -147,6 +164,26 @@ impl Upstream {
                  users execgate's socket instead"
             );
         }
+    }
+}
+
+/// The version number in a component version: `1.1.5+ds1`, or Podman's
+/// `runc version 1.1.5+ds1\ncommit: …`.
+fn runc_version(text: &str) -> &str {
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("runc version ").unwrap_or(first).trim()
+}
+
+/// Whether a runc of this version resolves an exec's supplementary gids by
+/// group *name* inside the container (fixed by "libct: switch to numeric
+/// UID/GID/groups", first released in 1.3.0). Unparseable versions count as old.
+fn runc_resolves_groups_by_name(version: &str) -> bool {
+    let mut parts = version.trim_start_matches('v').split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) => (major, minor) < (1, 3),
+        _ => true,
     }
 }
 
@@ -229,5 +266,25 @@ impl Pinned {
 
     fn put(&self, sender: SendRequest<Body>) {
         *self.sender.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runc_versions_from_docker_and_podman() {
+        assert_eq!(runc_version("1.1.5+ds1"), "1.1.5+ds1");
+        assert_eq!(
+            runc_version("runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev"),
+            "1.1.5+ds1"
+        );
+        for old in ["1.1.5+ds1", "1.2.6", "v1.0.0-rc92", "0.1", "garbage"] {
+            assert!(runc_resolves_groups_by_name(old), "{old}");
+        }
+        for new in ["1.3.0", "1.3.6", "v1.4.0-rc.1", "2.0.0"] {
+            assert!(!runc_resolves_groups_by_name(new), "{new}");
+        }
     }
 }

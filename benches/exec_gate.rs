@@ -10,7 +10,8 @@
 //!
 //! Run with `scripts/bench.sh` or `cargo bench --bench exec_gate` once
 //! `scripts/testbed.sh` has run. `EXECGATE_BENCH_CREATES` sets the number of
-//! creates per target (default 400).
+//! creates per target (default 400); `EXECGATE_TEST_DOCKER_SOCK` the daemon
+//! (default `/var/run/docker.sock`).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -20,7 +21,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-const DAEMON: &str = "/var/run/docker.sock";
+/// The daemon under test: `EXECGATE_TEST_DOCKER_SOCK`, else the system one.
+fn daemon() -> String {
+    std::env::var("EXECGATE_TEST_DOCKER_SOCK")
+        .ok()
+        .map(|v| v.trim().trim_start_matches("unix://").to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/var/run/docker.sock".to_owned())
+}
 const IMAGE: &str = "execgate-test/busybox:latest";
 
 /// One HTTP exchange on an open keep-alive connection; returns the status.
@@ -77,6 +85,8 @@ fn start_gate(base: &std::path::Path) -> Result<Gate> {
     let child = Command::new(env!("CARGO_BIN_EXE_execgate"))
         .args(["serve", "--log-format", "json", "--listen"])
         .arg(&socket)
+        .arg("--upstream")
+        .arg(daemon())
         .arg("--audit-dir")
         .arg(dir.join("audit"))
         .stderr(std::fs::File::create(&log)?)
@@ -96,13 +106,14 @@ fn start_gate(base: &std::path::Path) -> Result<Gate> {
 fn run() -> Result<()> {
     let creates: usize =
         std::env::var("EXECGATE_BENCH_CREATES").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
-    UnixStream::connect(DAEMON)
-        .with_context(|| format!("no Docker daemon at {DAEMON}; run scripts/testbed.sh"))?;
+    let socket = daemon();
+    UnixStream::connect(&socket)
+        .with_context(|| format!("no Docker daemon at {socket}; run scripts/testbed.sh"))?;
     let name = format!("execgate-bench-create-{}", std::process::id());
     let status = Command::new("docker")
         .args([
             "-H",
-            &format!("unix://{DAEMON}"),
+            &format!("unix://{}", daemon()),
             "run",
             "-d",
             "--user",
@@ -125,7 +136,7 @@ fn run() -> Result<()> {
     if result.is_ok() && std::path::Path::new("/dev/shm").is_dir() {
         result = measure(&name, creates, std::path::Path::new("/dev/shm"), "audit on tmpfs");
     }
-    let _ = Command::new("docker").args(["-H", &format!("unix://{DAEMON}"), "rm", "-f", &name]).output();
+    let _ = Command::new("docker").args(["-H", &format!("unix://{}", daemon()), "rm", "-f", &name]).output();
     result
 }
 
@@ -136,7 +147,7 @@ fn measure(container: &str, creates: usize, base: &std::path::Path, label: &str)
         "POST /v1.41/containers/{container}/exec HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut direct = UnixStream::connect(DAEMON)?;
+    let mut direct = UnixStream::connect(daemon())?;
     let mut through = UnixStream::connect(&gate.socket)?;
     let mut buf = Vec::new();
     let (mut t_direct, mut t_gate) = (Vec::with_capacity(creates), Vec::with_capacity(creates));

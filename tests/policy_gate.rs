@@ -215,6 +215,23 @@ fn unknown_keys_are_ignored_like_the_daemon_listed_and_not_forwarded() {
     assert_eq!(create["ignored_fields"], serde_json::json!(["Container", "Privileged ", "Odd"]), "{create}");
 }
 
+// Regression: the daemon's exec inspect omits `user` when neither the exec nor
+// the container names one (`omitempty`); execgate refused every such start
+// with `missing field "user"` (the CLI showed only "received 403").
+#[test]
+fn a_start_whose_inspect_omits_the_user_runs() {
+    let dir = common::TempDir::new("permissive");
+    let policy = dir.path().join("allow.rego");
+    std::fs::write(&policy, "package execgate\nimport rego.v1\ndeny := set()\n").expect("policy");
+    let gate = Gate::start_with(
+        std::path::Path::new(common::docker_sock()),
+        &["--policy", policy.to_str().expect("path"), "--pin-user", "off"],
+    );
+    let c = Container::run("nouser", &["--user", ""]);
+    let out = gate.run(&["exec", &c.name, "id", "-u"]);
+    assert_eq!(common::ok_stdout(&out), "0\n");
+}
+
 #[test]
 fn every_path_spelling_of_exec_create_is_judged() {
     let gate = Gate::start();

@@ -442,9 +442,10 @@ impl ExecGate {
         let identity = Identity::stored(stored, resolved);
         if !identity.pinned && self.rules.unpinned_starts == UnpinnedStarts::Refuse {
             return Err(ProxyError::Denied(vec![format!(
-                "exec {exec_id} was not created through execgate and runs as user {stored:?}, a name the \
-                 daemon looks up again at start, so what was judged might not be what runs: create the exec \
-                 through execgate (or start execgate with --unpinned-starts judge)"
+                "exec {exec_id} was not created through execgate and its user {stored:?} is looked up again \
+                 in the container's files when it starts (only a numeric uid:gid is not), so what was judged \
+                 might not be what runs: create the exec through execgate (or start execgate with \
+                 --unpinned-starts judge)"
             )]));
         }
         Ok(identity)

@@ -19,7 +19,10 @@
 //!   read fail, and the runtime then refuses every spec;
 //! - group is read with `bufio.Reader.ReadLine` in 4 KiB chunks: long lines are
 //!   fine, `#` lines are comments (in passwd they are entries), and a last line
-//!   with no newline whose length ends exactly on a chunk boundary is lost;
+//!   with no newline whose length ends exactly on a chunk boundary is lost.
+//!   Newer daemons (moby/sys/user after v0.4.0) keep it: a supplementary
+//!   group only they apply is reported apart ([`ExecUser::lost_sgid`]) and
+//!   [`resolve`] counts it, so policy sees the larger set;
 //! - numeric fields are Go's `strconv.Atoi` with the error ignored: text reads
 //!   as 0, a number past the `int64` range reads as the nearest bound.
 
@@ -56,6 +59,12 @@ pub struct ExecUser {
     pub home: Vec<u8>,
     /// The matched passwd entry's name (the runtime's `matchedUserName`), if one matched.
     pub name: Option<Vec<u8>>,
+    /// Not runc's: the gid of the group file's last line when runc 1.1.5
+    /// loses it (no newline, and the file ends exactly on a 4 KiB chunk of
+    /// it) and the user is a member. Newer daemons (moby/sys/user after
+    /// v0.4.0, read with `bufio.Scanner`) keep the line and append this gid to
+    /// the supplementary groups.
+    pub lost_sgid: Option<i64>,
 }
 
 /// Why a user spec cannot be resolved; the daemon would refuse to start it too.
@@ -92,7 +101,8 @@ fn in_range(id: i64) -> Result<i64, UserError> {
 }
 
 /// Resolves `spec` as the daemon does: `GetExecUser` with no defaults, then
-/// ids truncated to `uint32`.
+/// ids truncated to `uint32`. The supplementary groups are those of either
+/// runtime lineage: runc 1.1.5's, plus [`ExecUser::lost_sgid`].
 pub fn resolve(spec: &str, files: &Files) -> Result<EffectiveUser, UserError> {
     let user = exec_user(spec, files)?;
     // Go's uint32(int) keeps the low 32 bits, as `as` does.
@@ -102,7 +112,7 @@ pub fn resolve(spec: &str, files: &Files) -> Result<EffectiveUser, UserError> {
         name: user.name.map(|name| String::from_utf8_lossy(&name).into_owned()),
         uid,
         gid: user.gid as u32,
-        groups: user.sgids.iter().map(|&g| g as u32).collect(),
+        groups: user.sgids.iter().chain(&user.lost_sgid).map(|&g| g as u32).collect(),
         is_root: uid == 0,
     })
 }
@@ -117,7 +127,8 @@ pub fn exec_user(spec: &str, files: &Files) -> Result<ExecUser, UserError> {
     let gid_arg = go::atoi(group_arg.as_bytes()).ok();
 
     // The defaults are all zero: an empty spec looks for the first uid 0 entry.
-    let mut user = ExecUser { uid: 0, gid: 0, sgids: Vec::new(), home: Vec::new(), name: None };
+    let mut user =
+        ExecUser { uid: 0, gid: 0, sgids: Vec::new(), home: Vec::new(), name: None, lost_sgid: None };
 
     // A missing file is a nil reader: no entries, no error.
     let matched = match files.passwd {
@@ -152,7 +163,7 @@ pub fn exec_user(spec: &str, files: &Files) -> Result<ExecUser, UserError> {
     let groups = files.group.map(|group| {
         matching_groups(group, |g| {
             if group_arg.is_empty() {
-                g.members.clone().any(|member| Some(member) == matched_name)
+                g.members().any(|member| Some(member) == matched_name)
             } else if let Some(gid) = gid_arg {
                 g.gid == gid
             } else {
@@ -160,14 +171,17 @@ pub fn exec_user(spec: &str, files: &Files) -> Result<ExecUser, UserError> {
             }
         })
     });
-    let groups = groups.unwrap_or_default();
+    let (groups, lost) = groups.unwrap_or_default();
     if !group_arg.is_empty() {
+        // A lost last line changes nothing here on any daemon: a gid matches
+        // only its own number, and a name runc 1.1.5 cannot find is refused.
         user.gid = match groups.first() {
             Some(&gid) => gid,
-            None => Ok::<i64, UserError>(gid_arg.ok_or_else(|| UserError::NoGroup(group_arg.to_owned()))?)?,
+            None => in_range(gid_arg.ok_or_else(|| UserError::NoGroup(group_arg.to_owned()))?)?,
         };
     } else {
         user.sgids = groups;
+        user.lost_sgid = lost;
     }
     Ok(user)
 }
@@ -191,17 +205,16 @@ struct PasswdEntry<'a> {
 struct GroupEntry<'a> {
     name: &'a [u8],
     gid: i64,
-    members: Members<'a>,
+    /// The fourth field, unsplit.
+    list: &'a [u8],
 }
 
-/// `Group.List`: the fourth field split on `,` (nothing when it is empty).
-#[derive(Clone)]
-struct Members<'a>(Option<std::slice::Split<'a, u8, fn(&u8) -> bool>>);
-
-impl<'a> Iterator for Members<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        self.0.as_mut()?.next()
+impl<'a> GroupEntry<'a> {
+    /// `Group.List`: the list split on `,`; nothing when it is empty (not one
+    /// empty name).
+    fn members(&self) -> impl Iterator<Item = &'a [u8]> {
+        let list = self.list;
+        (!list.is_empty()).then(|| list.split(|&b| b == b',')).into_iter().flatten()
     }
 }
 
@@ -222,10 +235,7 @@ fn passwd_entry(line: &[u8]) -> PasswdEntry<'_> {
 
 fn group_entry(line: &[u8]) -> GroupEntry<'_> {
     // name:password:gid:member,member…
-    let list = field(line, 3);
-    let is_comma: fn(&u8) -> bool = |&b| b == b',';
-    let members = Members((!list.is_empty()).then(|| list.split(is_comma)));
-    GroupEntry { name: field(line, 0), gid: number(line, 2), members }
+    GroupEntry { name: field(line, 0), gid: number(line, 2), list: field(line, 3) }
 }
 
 /// `ParsePasswdFilter` keeping only the first match: every line is still read,
@@ -248,15 +258,20 @@ fn first_user<'a>(
     Ok(found)
 }
 
-/// `ParseGroupFilter`: the gids of matching entries, in file order.
-fn matching_groups(group: &[u8], matches: impl Fn(&GroupEntry) -> bool) -> Vec<i64> {
-    go::ReadLines::new(group, READER_SIZE)
-        .map(go::trim_space)
-        .filter(|line| !line.is_empty() && line[0] != b'#')
-        .map(group_entry)
-        .filter(|entry| matches(entry))
-        .map(|entry| entry.gid)
-        .collect()
+/// `ParseGroupFilter`: the gids of matching entries, in file order; then the
+/// gid of the last line runc 1.1.5 loses, if that line matches too.
+fn matching_groups(group: &[u8], matches: impl Fn(&GroupEntry) -> bool) -> (Vec<i64>, Option<i64>) {
+    let matching = |line: &[u8]| {
+        let line = go::trim_space(line);
+        if line.is_empty() || line[0] == b'#' {
+            return None;
+        }
+        let entry = group_entry(line);
+        matches(&entry).then_some(entry.gid)
+    };
+    let mut lines = go::ReadLines::new(group, READER_SIZE);
+    let gids = lines.by_ref().filter_map(matching).collect();
+    (gids, lines.lost().and_then(matching))
 }
 
 /// The Go standard library pieces the runtime's reader is made of (Go 1.19).
@@ -360,6 +375,8 @@ mod go {
         w: usize,
         /// A read returned end-of-file and no one has seen it yet (`b.err`).
         eof: bool,
+        /// The partial line the loop dropped at the end of the file.
+        lost: Option<(usize, usize)>,
     }
 
     /// Why `ReadSlice` stopped short of a newline.
@@ -370,7 +387,14 @@ mod go {
 
     impl<'a> ReadLines<'a> {
         pub fn new(src: &'a [u8], size: usize) -> Self {
-            Self { src, size, r: 0, w: 0, eof: false }
+            Self { src, size, r: 0, w: 0, eof: false, lost: None }
+        }
+
+        /// The last line, when the runtime's loop lost it: it had no newline
+        /// and ended exactly on a chunk boundary, so the end of the file came
+        /// between its chunks.
+        pub fn lost(&self) -> Option<&'a [u8]> {
+            self.lost.map(|(start, end)| &self.src[start..end])
         }
 
         /// `fill`: slide the unread bytes to the front, then one read.
@@ -444,7 +468,10 @@ mod go {
         fn next(&mut self) -> Option<&'a [u8]> {
             let mut whole: Option<(usize, usize)> = None;
             loop {
-                let (start, end, is_prefix) = self.read_line()?;
+                let Some((start, end, is_prefix)) = self.read_line() else {
+                    self.lost = self.lost.or(whole);
+                    return None;
+                };
                 let span = match whole {
                     Some((first, _)) => (first, end),
                     None => (start, end),
@@ -609,21 +636,34 @@ mod tests {
     #[test]
     fn group_lines_are_read_in_chunks() {
         let group = |pad: usize, end: &str| format!("wheel:x:10:app,{}{end}", "y".repeat(pad));
-        // "wheel:x:10:app," is 15 bytes: a last line of exactly 4096 or 8192
-        // bytes with no newline is lost; one byte more or less, or a newline, and it counts.
+        // "wheel:x:10:app," is 15 bytes: runc 1.1.5 loses a last line of
+        // exactly 4096 or 8192 bytes with no newline (newer daemons keep it);
+        // one byte more or less, or a newline, and it counts everywhere.
+        let sgids = |text: &str| {
+            exec_user("app", &Files { passwd: Some(PASSWD), group: Some(text.as_bytes()) })
+                .map(|u| (u.sgids, u.lost_sgid))
+        };
         for (len, end, seen) in
             [(4096, "", false), (8192, "", false), (4095, "", true), (4097, "", true), (4096, "\n", true)]
         {
             let text = group(len - 15, end);
-            assert_eq!(
-                ids("app", PASSWD, text.as_bytes()).map(|i| i.2),
-                Ok(if seen { vec![10] } else { vec![] }),
-                "{len}{end:?}"
-            );
+            let want = if seen { (vec![10], None) } else { (vec![], Some(10)) };
+            assert_eq!(sgids(&text), Ok(want), "{len}{end:?}");
+            // Policy sees the group either way.
+            assert_eq!(ids("app", PASSWD, text.as_bytes()).map(|i| i.2), Ok(vec![10]), "{len}{end:?}");
         }
+        // A lost line the user is not in, or a comment, changes nothing.
+        let text = format!("g:x:10:app\nwheel:x:0:x,{}", "y".repeat(4096 - 13));
+        assert_eq!(sgids(&text), Ok((vec![10], None)));
+        let text = format!("g:x:10:app\n#heel:x:0:app,{}", "y".repeat(4096 - 15));
+        assert_eq!(sgids(&text), Ok((vec![10], None)));
+        // With an explicit group the lost line is simply absent, as in runc 1.1.5.
+        let text = group(4096 - 15, "");
+        assert_eq!(ids("app:wheel", PASSWD, text.as_bytes()), Err(UserError::NoGroup("wheel".into())));
+        assert_eq!(ids("app:10", PASSWD, text.as_bytes()), Ok((1000, 10, vec![])));
         // A `\r` at a chunk's end goes to the next chunk: the line stays whole.
         let text = format!("wheel:x:10:app,{}\r", "y".repeat(4096 - 16));
-        assert_eq!(ids("app", PASSWD, text.as_bytes()).map(|i| i.2), Ok(vec![10]));
+        assert_eq!(sgids(&text), Ok((vec![10], None)));
         // Comments and blank lines.
         assert_eq!(
             ids("app", PASSWD, b"# wheel:x:10:app\n\n  #x:x:11:app\nw:x:12:app\n").map(|i| i.2),

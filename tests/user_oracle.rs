@@ -1,0 +1,611 @@
+//! Differential test of the user resolver against the runtime's own Go code:
+//! every case — a passwd file, a group file (either may be missing) and a user
+//! spec — goes through runc 1.1.5's `libcontainer/user.GetExecUserPath`, called
+//! as dockerd 20.10 calls it (the oracle built by `tests/oracle/build.sh`), and
+//! through `execgate::exec::user::exec_user`; the uid, gid, supplementary gids
+//! and home, or the class of error, must be the same for every case.
+//!
+//! The corpus is generated from a fixed seed, so a failure reproduces. It
+//! covers every rune Go's `bytes.TrimSpace` trims (and look-alikes it does
+//! not), invalid UTF-8 and NUL in names, duplicates, comments, CRLF, numeric
+//! names, signs, leading zeros, ids past int32 and int64, empty and `user:group`
+//! specs, missing files, and lines around the runtime's buffer sizes (4 KiB for
+//! group, 64 KiB for passwd).
+//!
+//! The oracle is required: build it with `tests/oracle/build.sh` (the testbed
+//! script does). It is looked for at `$EXECGATE_USERSPEC_ORACLE`, else
+//! `${EXECGATE_TESTBED_ROOT:-/opt/execgate-testbed}/bin/userspec-oracle`.
+//!
+//! Longer runs: `EXECGATE_ORACLE_CASES` sets the number of generated cases
+//! (default 20000) and `EXECGATE_ORACLE_SEED` the seed, e.g.
+//!
+//! ```text
+//! tests/oracle/build.sh && EXECGATE_ORACLE_CASES=1000000 cargo test --test user_oracle -- --nocapture
+//! ```
+//!
+//! (about four minutes on two cores; the default run takes a few seconds).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use execgate::exec::user::{self, Files, UserError};
+use serde_json::Value;
+
+/// A small deterministic generator (SplitMix64): failures reproduce by seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// True with probability `percent`/100.
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
+        items[self.below(items.len())]
+    }
+}
+
+/// Every rune `unicode.IsSpace` accepts (what `bytes.TrimSpace` trims).
+const GO_SPACES: [&str; 25] = [
+    "\t", "\n", "\u{b}", "\u{c}", "\r", " ", "\u{85}", "\u{a0}", "\u{1680}", "\u{2000}", "\u{2001}",
+    "\u{2002}", "\u{2003}", "\u{2004}", "\u{2005}", "\u{2006}", "\u{2007}", "\u{2008}", "\u{2009}",
+    "\u{200a}", "\u{2028}", "\u{2029}", "\u{202f}", "\u{205f}", "\u{3000}",
+];
+
+/// Bytes that look like spaces but are not Go spaces: other format characters,
+/// the ASCII separators, NUL, and broken or Latin-1 encodings of real spaces.
+const NOT_SPACES: [&[u8]; 16] = [
+    "\u{200b}".as_bytes(),
+    "\u{feff}".as_bytes(),
+    "\u{180e}".as_bytes(),
+    "\u{2060}".as_bytes(),
+    b"\x1c",
+    b"\x1f",
+    b"\0",
+    b"\x85",
+    b"\xa0",
+    b"\xc2",
+    b"\xe3\x80",
+    b"\xe3\x80\x80\x80",
+    b"\xe2\x80",
+    b"\xed\xa0\x80",
+    b"\xc0\xa0",
+    b"\xff",
+];
+
+/// Names for entries and specs; some only fit in files (not UTF-8).
+const NAMES: [&[u8]; 24] = [
+    b"root",
+    b"app",
+    b"app",
+    b"nobody",
+    b"daemon",
+    b"wheel",
+    b"0",
+    b"1000",
+    b"+0",
+    b"-0",
+    b"007",
+    b"#app",
+    b"",
+    "\u{fffd}".as_bytes(),
+    b"\xff",
+    b"app\0",
+    b"\0",
+    b"APP",
+    b"app x",
+    "\u{e4}pp".as_bytes(),
+    b"a\xe4pp",
+    "app\u{3000}x".as_bytes(),
+    b"99999999999999999999",
+    b"x:y",
+];
+
+/// Numeric fields and spec parts, as Go's `strconv.Atoi` may or may not read them.
+const NUMBERS: [&str; 44] = [
+    "0",
+    "0",
+    "1000",
+    "1000",
+    "10",
+    "65534",
+    "+0",
+    "-0",
+    "+1000",
+    "-1000",
+    "-1",
+    "007",
+    "0000000000000000000000001000",
+    "00000000000000000000",
+    "2147483647",
+    "2147483648",
+    "-2147483648",
+    "-2147483649",
+    "4294967295",
+    "4294967296",
+    "4294968296",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551615",
+    "18446744073709551616",
+    "18446744073709552616",
+    "99999999999999999999",
+    "-99999999999999999999",
+    "99999999999999999999x",
+    "9x9999999999999999999",
+    "1x",
+    "",
+    "abc",
+    " 1",
+    "1 ",
+    "0x10",
+    "1_000",
+    "+",
+    "-",
+    "+-1",
+    "1e3",
+    "\u{661}",
+];
+
+/// One case, as both sides see it.
+struct Case {
+    passwd: Option<Vec<u8>>,
+    group: Option<Vec<u8>>,
+    spec: String,
+}
+
+impl Case {
+    fn json(&self) -> String {
+        let file = |f: &Option<Vec<u8>>| f.as_ref().map_or(Value::Null, |b| Value::String(B64.encode(b)));
+        serde_json::json!({
+            "passwd": file(&self.passwd),
+            "group": file(&self.group),
+            "spec": B64.encode(self.spec.as_bytes()),
+        })
+        .to_string()
+    }
+
+    fn describe(&self) -> String {
+        let show = |f: &Option<Vec<u8>>| match f {
+            None => "<missing>".to_owned(),
+            Some(b) if b.len() > 600 => {
+                format!("{} bytes: {:?}…", b.len(), String::from_utf8_lossy(&b[..300]))
+            }
+            Some(b) => format!("{:?}", b.escape_ascii().to_string()),
+        };
+        format!("spec {:?}\n  passwd {}\n  group  {}", self.spec, show(&self.passwd), show(&self.group))
+    }
+}
+
+/// A whitespace-ish decoration: mostly Go spaces, sometimes a look-alike.
+fn decoration(rng: &mut Rng) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..1 + rng.below(2) {
+        if rng.chance(75) {
+            out.extend_from_slice(rng.pick(&GO_SPACES).as_bytes());
+        } else {
+            out.extend_from_slice(rng.pick(&NOT_SPACES));
+        }
+    }
+    out
+}
+
+fn name(rng: &mut Rng, spec_user: &str) -> Vec<u8> {
+    if !spec_user.is_empty() && rng.chance(35) {
+        return spec_user.as_bytes().to_vec();
+    }
+    rng.pick(&NAMES).to_vec()
+}
+
+fn number(rng: &mut Rng) -> Vec<u8> {
+    if rng.chance(10) {
+        return (rng.next() % 70000).to_string().into_bytes();
+    }
+    rng.pick(&NUMBERS).as_bytes().to_vec()
+}
+
+/// Surrounds (or pierces) a line with decorations.
+fn decorate(rng: &mut Rng, mut line: Vec<u8>) -> Vec<u8> {
+    if rng.chance(20) {
+        let mut front = decoration(rng);
+        front.extend_from_slice(&line);
+        line = front;
+    }
+    if rng.chance(15) {
+        line.extend_from_slice(&decoration(rng));
+    }
+    if rng.chance(4) && !line.is_empty() {
+        let at = rng.below(line.len());
+        let piece = decoration(rng);
+        line.splice(at..at, piece);
+    }
+    line
+}
+
+fn passwd_line(rng: &mut Rng, spec_user: &str) -> Vec<u8> {
+    let mut fields = vec![
+        name(rng, spec_user),
+        b"x".to_vec(),
+        if spec_user.parse::<i64>().is_ok() && rng.chance(30) {
+            spec_user.as_bytes().to_vec()
+        } else {
+            number(rng)
+        },
+        number(rng),
+        b"gecos".to_vec(),
+        rng.pick(&["/home/app", "/", "", "/root", "/h\u{3000}"]).as_bytes().to_vec(),
+        b"/bin/sh".to_vec(),
+    ];
+    let count = match rng.below(10) {
+        0 => 1 + rng.below(6),
+        1 => 8 + rng.below(2),
+        _ => 7,
+    };
+    fields.resize(count, b"extra".to_vec());
+    decorate(rng, fields.join(&b':'))
+}
+
+fn group_line(rng: &mut Rng, spec_user: &str, spec_group: &str) -> Vec<u8> {
+    let group_name =
+        if !spec_group.is_empty() && rng.chance(35) { spec_group.as_bytes().to_vec() } else { name(rng, "") };
+    let gid = if spec_group.parse::<i64>().is_ok() && rng.chance(30) {
+        spec_group.as_bytes().to_vec()
+    } else {
+        number(rng)
+    };
+    let mut members = Vec::new();
+    for _ in 0..rng.below(4) {
+        members.push(match rng.below(4) {
+            0 => Vec::new(),
+            1 | 2 => name(rng, spec_user),
+            _ => rng.pick(&NAMES).to_vec(),
+        });
+    }
+    let mut fields = vec![group_name, b"x".to_vec(), gid, members.join(&b',')];
+    let count = match rng.below(10) {
+        0 => 1 + rng.below(3),
+        1 => 5,
+        _ => 4,
+    };
+    fields.resize(count, b"extra".to_vec());
+    decorate(rng, fields.join(&b':'))
+}
+
+/// Lengths around the runtime's buffers: group's `bufio.Reader` (4 KiB
+/// chunks) and passwd's `bufio.Scanner` (lines under 64 KiB).
+const LONG: [usize; 16] = [
+    4094, 4095, 4096, 4097, 8191, 8192, 8193, 12288, 65533, 65534, 65535, 65536, 65537, 66000, 70000, 131072,
+];
+
+/// A line of exactly `len` bytes (before its ending) that is also an entry.
+fn long_line(rng: &mut Rng, spec_user: &str, len: usize) -> Vec<u8> {
+    let mut line = match rng.below(3) {
+        0 => format!("{spec_user}:x:0:0:"),
+        1 => format!("wheel:x:10:{spec_user},"),
+        _ => "pad:x:1:1:".to_owned(),
+    }
+    .into_bytes();
+    let fill = if rng.chance(50) { b'y' } else { b' ' };
+    line.resize(len, fill);
+    if rng.chance(25) {
+        line.pop();
+        line.push(b'\r');
+    }
+    line
+}
+
+fn file(rng: &mut Rng, spec_user: &str, mut line: impl FnMut(&mut Rng) -> Vec<u8>) -> Option<Vec<u8>> {
+    if rng.chance(5) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let lines = rng.below(8);
+    for i in 0..lines {
+        let text = match rng.below(20) {
+            0 => decoration(rng),
+            1 => [b"#".as_slice(), &line(rng)].concat(),
+            2 => {
+                let bare = name(rng, spec_user);
+                decorate(rng, bare)
+            }
+            3 if rng.chance(3) => {
+                let len = LONG[rng.below(LONG.len())];
+                long_line(rng, spec_user, len)
+            }
+            _ => line(rng),
+        };
+        out.extend_from_slice(&text);
+        let last = i + 1 == lines;
+        match rng.below(10) {
+            _ if last && rng.chance(20) => {}
+            0 => out.extend_from_slice(b"\r\n"),
+            1 => out.extend_from_slice(b"\n\n"),
+            _ => out.push(b'\n'),
+        }
+    }
+    Some(out)
+}
+
+fn spec_part(rng: &mut Rng) -> String {
+    match rng.below(10) {
+        0 => String::new(),
+        1..=4 => {
+            let name = rng.pick(&NAMES);
+            // A JSON body can only carry UTF-8: the daemon's spec is valid UTF-8.
+            String::from_utf8_lossy(name).into_owned()
+        }
+        5..=8 => String::from_utf8_lossy(&number(rng)).into_owned(),
+        _ => {
+            let pieces = ["app", " ", "\u{b}", "\u{3000}", "0", "\u{fffd}", "\0", "#", "+"];
+            (0..1 + rng.below(3)).map(|_| rng.pick(&pieces)).collect()
+        }
+    }
+}
+
+fn random_case(rng: &mut Rng) -> Case {
+    let user_part = spec_part(rng);
+    let mut spec = user_part.clone();
+    let mut group_part = String::new();
+    if rng.chance(45) {
+        group_part = spec_part(rng);
+        spec = format!("{spec}:{group_part}");
+        if rng.chance(10) {
+            spec.push_str(":x");
+        }
+    }
+    let passwd = file(rng, &user_part, |rng| passwd_line(rng, &user_part));
+    let group = file(rng, &user_part, |rng| group_line(rng, &user_part, &group_part));
+    Case { passwd, group, spec }
+}
+
+/// Cases written out: the reported bypasses, each space at each place, the
+/// buffer boundaries.
+fn targeted_cases() -> Vec<Case> {
+    let real = b"app:x:1000:1000::/home/app:/bin/sh\n".as_slice();
+    let case = |passwd: &[u8], group: Option<&[u8]>, spec: &str| Case {
+        passwd: Some(passwd.to_vec()),
+        group: group.map(<[u8]>::to_vec),
+        spec: spec.to_owned(),
+    };
+    let mut cases = vec![
+        case(&[b"\x0bapp:x:0:0::/:/bin/sh\n", real].concat(), None, "app"),
+        case(&[b"app\x0b\n", real].concat(), None, "app"),
+        case(b"\xff:x:1000:1000::/:/bin/sh\n\xef\xbf\xbd:x:0:0::/:/bin/sh\n", None, "\u{fffd}"),
+        case(b"", None, ""),
+        case(b"toor:x:0:5::/:\nroot:x:0:0::/root:\n", Some(b"g:x:7:toor\n"), ""),
+    ];
+    let mut spaces: Vec<&[u8]> = GO_SPACES.iter().map(|s| s.as_bytes()).collect();
+    spaces.extend(NOT_SPACES);
+    for space in spaces {
+        for (before, after) in [(space, &b""[..]), (&b""[..], space), (space, space)] {
+            let line = [before, b"app", after].concat();
+            let entry = [before, b"app:x:0:0::/:/bin/sh", after].concat();
+            for first in [&line, &entry] {
+                let passwd = [first.as_slice(), b"\n", real].concat();
+                cases.push(case(&passwd, None, "app"));
+                let group = [before, b"wheel:x:0:app", after, b"\n"].concat();
+                cases.push(case(real, Some(&group), "app"));
+                cases.push(case(real, Some(&group), "app:wheel"));
+            }
+            // Inside a name.
+            let passwd = [b"a", space, b"pp:x:0:0\n", real].concat();
+            cases.push(case(&passwd, None, "app"));
+            // In numeric fields.
+            let passwd = [b"app:x:", space, b"0:0\n"].concat();
+            cases.push(case(&passwd, None, "app"));
+            let passwd = [b"app:x:0", space, b":0\n"].concat();
+            cases.push(case(&passwd, None, "app"));
+        }
+    }
+    for len in LONG {
+        for ending in [&b"\n"[..], b"\r\n", b""] {
+            let mut line = b"app:x:0:0:".to_vec();
+            line.resize(len, b'y');
+            cases.push(case(&[real, &line, ending].concat(), None, "app"));
+            cases.push(case(&[&line, ending, real].concat(), None, "1000"));
+            let mut gline = b"wheel:x:0:app,".to_vec();
+            gline.resize(len, b'y');
+            cases.push(case(real, Some(&[&gline, ending].concat()), "app"));
+            cases.push(case(real, Some(&[b"g:x:1:app\n", &gline[..], ending].concat()), "app"));
+            // A `\r` landing on the 4 KiB chunk boundary.
+            if let Some(last) = gline.last_mut() {
+                *last = b'\r';
+            }
+            cases.push(case(real, Some(&[&gline, ending].concat()), "app"));
+            cases.push(case(real, Some(&[&gline, b"\nh:x:2:app".as_slice(), ending].concat()), "app"));
+        }
+    }
+    for text in NUMBERS {
+        let spec_forms = [text.to_owned(), format!("app:{text}"), format!("{text}:{text}")];
+        for spec in spec_forms {
+            let passwd = format!("app:x:{text}:{text}:::\n");
+            let group = format!("g:x:{text}:app\n");
+            cases.push(case(passwd.as_bytes(), Some(group.as_bytes()), &spec));
+            cases.push(Case { passwd: None, group: None, spec: spec.clone() });
+        }
+    }
+    cases
+}
+
+fn oracle_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("EXECGATE_USERSPEC_ORACLE") {
+        return PathBuf::from(path);
+    }
+    let root = std::env::var_os("EXECGATE_TESTBED_ROOT").unwrap_or_else(|| "/opt/execgate-testbed".into());
+    PathBuf::from(root).join("bin/userspec-oracle")
+}
+
+/// Runs every case through the oracle, in one process, streaming.
+fn ask_oracle(cases: &[Case]) -> Vec<Value> {
+    let path = oracle_path();
+    assert!(
+        path.is_file(),
+        "the Go oracle {} is missing: build it with tests/oracle/build.sh (installs golang-go and \
+         golang-github-opencontainers-runc-dev when absent) — this test never skips",
+        path.display()
+    );
+    let mut child = Command::new(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run the oracle {}: {e}", path.display()));
+    let mut stdin = child.stdin.take().expect("oracle stdin");
+    let input: Vec<String> = cases.iter().map(Case::json).collect();
+    let writer = std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::new(&mut stdin);
+        for line in input {
+            out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).expect("write to the oracle");
+        }
+        out.flush().expect("flush to the oracle");
+    });
+    let stdout = BufReader::new(child.stdout.take().expect("oracle stdout"));
+    let answers: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(&line.expect("read the oracle")).expect("the oracle answers JSON"))
+        .collect();
+    writer.join().expect("writer thread");
+    let status = child.wait().expect("oracle exit");
+    assert!(status.success(), "the oracle failed: {status}");
+    assert_eq!(answers.len(), cases.len(), "the oracle answered fewer cases than it was given");
+    answers
+}
+
+/// The oracle's answer in execgate's terms: ids, or an error class.
+fn expected(answer: &Value) -> Result<(i64, i64, Vec<i64>, Vec<u8>), String> {
+    if answer["ok"] != Value::Bool(true) {
+        return Err(answer["class"].as_str().unwrap_or("?").to_owned());
+    }
+    let int = |v: &Value| v.as_i64().expect("an integer id");
+    let sgids = answer["sgids"].as_array().map(|a| a.iter().map(int).collect()).unwrap_or_default();
+    let home = B64.decode(answer["home"].as_str().unwrap_or_default()).expect("home in base64");
+    Ok((int(&answer["uid"]), int(&answer["gid"]), sgids, home))
+}
+
+fn actual(
+    case: &Case,
+    lost_tails: &std::sync::atomic::AtomicUsize,
+) -> Result<(i64, i64, Vec<i64>, Vec<u8>), String> {
+    let files = Files { passwd: case.passwd.as_deref(), group: case.group.as_deref() };
+    let got = user::exec_user(&case.spec, &files).map_err(|e| {
+        match e {
+            UserError::NoUser(_) => "no-user",
+            UserError::NoGroup(_) => "no-group",
+            UserError::Range(_) => "range",
+            UserError::LongLine => "too-long",
+        }
+        .to_owned()
+    })?;
+    // What the daemon runs is the uint32 truncation, which `resolve` reports,
+    // with the supplementary groups of either lineage.
+    let resolved = user::resolve(&case.spec, &files).expect("resolve agrees with exec_user");
+    let groups: Vec<u32> = got.sgids.iter().chain(&got.lost_sgid).map(|&g| g as u32).collect();
+    assert_eq!(
+        (resolved.uid, resolved.gid, resolved.is_root, resolved.groups),
+        (got.uid as u32, got.gid as u32, got.uid as u32 == 0, groups),
+        "{}",
+        case.describe()
+    );
+    if got.lost_sgid.is_some() {
+        assert!(lost_tail(case), "a lost last group line where runc reads it whole:\n{}", case.describe());
+        lost_tails.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok((got.uid, got.gid, got.sgids, got.home))
+}
+
+/// Whether runc 1.1.5 loses the last line of a case's group file, worked out
+/// apart from the resolver: a last line with no newline is read in 4096-byte
+/// chunks (4095 when a chunk would end in `\r`, which goes to the next one), and
+/// it is lost when the end of the file falls exactly after a chunk.
+fn lost_tail(case: &Case) -> bool {
+    let Some(group) = case.group.as_deref() else { return false };
+    if group.ends_with(b"\n") {
+        return false;
+    }
+    let mut rest = group.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+    let mut chunks = 0;
+    while rest.len() >= 4096 {
+        let chunk = if rest[4095] == b'\r' { 4095 } else { 4096 };
+        rest = &rest[chunk..];
+        chunks += 1;
+    }
+    chunks > 0 && rest.is_empty()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
+}
+
+#[test]
+fn resolver_matches_runc() {
+    let count = env_number("EXECGATE_ORACLE_CASES", 20_000);
+    let seed = env_number("EXECGATE_ORACLE_SEED", 0x5EED_0FE8_EC0A_7E00);
+    let started = Instant::now();
+    let mut rng = Rng(seed);
+    let mut cases = targeted_cases();
+    let targeted = cases.len();
+    // In batches, so a long run does not hold a million cases in memory.
+    let batch = 50_000;
+    let mut generated = 0;
+    let mut total = 0;
+    let mut mismatches = Vec::new();
+    let mut mismatch_count = 0;
+    let lost_tails = std::sync::atomic::AtomicUsize::new(0);
+    loop {
+        while generated < count && cases.len() < batch {
+            cases.push(random_case(&mut rng));
+            generated += 1;
+        }
+        if cases.is_empty() {
+            break;
+        }
+        // execgate's answers are worked out while the oracle works on its own.
+        let (answers, ours) = std::thread::scope(|scope| {
+            let ours = scope.spawn(|| cases.iter().map(|case| actual(case, &lost_tails)).collect::<Vec<_>>());
+            let answers = ask_oracle(&cases);
+            (answers, ours.join().expect("execgate's side panicked"))
+        });
+        for ((case, answer), got) in cases.iter().zip(&answers).zip(ours) {
+            let want = expected(answer);
+            if want != got {
+                mismatch_count += 1;
+                if mismatches.len() < 20 {
+                    mismatches.push(format!(
+                        "{}\n  runc:     {want:?} ({})\n  execgate: {got:?}",
+                        case.describe(),
+                        answer["error"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        total += cases.len();
+        cases.clear();
+    }
+    eprintln!(
+        "user oracle: {total} cases ({targeted} targeted, {generated} generated from seed {seed:#x}) in {:.1?}; \
+         {} with a last group line only newer daemons read",
+        started.elapsed(),
+        lost_tails.into_inner()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{mismatch_count} of {total} cases differ from runc:\n{}",
+        mismatches.join("\n")
+    );
+}

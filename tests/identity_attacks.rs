@@ -17,14 +17,14 @@ use std::time::Duration;
 use common::{Container, Gate, direct_docker, frames, read_response, start_request};
 use serde_json::Value;
 
-/// A tar holding `etc/passwd` with `content`.
-fn passwd_tar(content: &[u8]) -> Vec<u8> {
+/// A tar holding one file, `path` (relative to `/`), with `content`.
+fn file_tar(path: &str, content: &[u8]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_size(content.len() as u64);
     header.set_mode(0o644);
     header.set_cksum();
-    builder.append_data(&mut header, "etc/passwd", content).expect("tar entry");
+    builder.append_data(&mut header, path, content).expect("tar entry");
     builder.into_inner().expect("tar")
 }
 
@@ -40,7 +40,12 @@ fn exchange(socket: &std::path::Path, request: &[u8]) -> (u16, Vec<u8>) {
 
 /// Replaces the container's `/etc/passwd` through `socket` (the archive API).
 fn plant(socket: &std::path::Path, container: &str, content: &[u8]) {
-    let tar = passwd_tar(content);
+    plant_file(socket, container, "etc/passwd", content);
+}
+
+/// Replaces one file of the container through `socket` (the archive API).
+fn plant_file(socket: &std::path::Path, container: &str, path: &str, content: &[u8]) {
+    let tar = file_tar(path, content);
     let mut request = format!(
         "PUT /v1.41/containers/{container}/archive?path=/ HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
         tar.len()
@@ -201,4 +206,36 @@ fn swapping_passwd_during_create_and_start_never_yields_a_root_exec() {
         allowed >= 10 && refused >= 10,
         "{allowed} allowed, {refused} refused: the race was not exercised"
     );
+}
+
+/// The supplementary groups the daemon itself gives `-u spec`, with no execgate.
+fn direct_groups(container: &str, spec: &str) -> String {
+    let out = direct_docker().args(["exec", "-u", spec, container, "id", "-G"]).output().expect("exec");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+// runc before 1.3 (both test bed daemons run 1.1.5) looks an exec's gids up
+// again by *name* in the container's /etc/group: a line named `1000` with gid 0
+// turns a pinned `1000:1000` into a member of root's group. The exec API cannot
+// carry the numbers, so execgate refuses when the group file would do that.
+#[test]
+fn a_group_file_that_renames_the_execs_gid_to_root_is_refused() {
+    let gate = Gate::start();
+    let c = Container::run("groups", &[]);
+    let renamed = b"root:x:0:\n1000:x:0:\napp:x:1000:\n";
+    plant_file(&gate.socket, &c.name, "etc/group", renamed);
+    let groups = direct_groups(&c.name, "1000:1000");
+    assert!(groups.split_whitespace().any(|g| g == "0"), "the runtime should add group 0 here: {groups}");
+    for user in [None, Some(r#""app""#), Some(r#""1000:1000""#)] {
+        match run_id(&gate.socket, &c.name, user) {
+            Err(status) => assert_eq!(status, 403, "{user:?}"),
+            Ok((id, uid)) => panic!("{user:?} ran (uid {uid}, exec {id}) with a group file that adds gid 0"),
+        }
+    }
+    // With a sane group file the same exec runs, and only in its own group.
+    plant_file(&gate.socket, &c.name, "etc/group", b"root:x:0:\napp:x:1000:\n");
+    let (id, uid) = run_id(&gate.socket, &c.name, Some(r#""app""#)).expect("app runs");
+    assert_eq!(uid, "1000");
+    assert_eq!(direct_groups(&c.name, "1000:1000"), "1000");
+    assert_eq!(daemon_exec(&id)["ProcessConfig"]["user"], "1000:1000");
 }

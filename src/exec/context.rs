@@ -39,6 +39,9 @@ pub struct ContainerInfo {
     pub privileged: bool,
     /// Capabilities added at creation.
     pub cap_add: Vec<String>,
+    /// Supplementary groups added at creation (`--group-add`): names or gids,
+    /// which the daemon adds to every exec's groups as well.
+    pub group_add: Vec<String>,
     /// Running now.
     pub running: bool,
     /// The overlay root the daemon reads `/etc/passwd` from, when it has one.
@@ -97,6 +100,8 @@ struct RawHostConfig {
     privileged: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     cap_add: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    group_add: Vec<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -206,6 +211,7 @@ pub async fn container(daemon: &Control<'_>, reference: &str) -> Result<Containe
         user: raw.config.user,
         privileged: raw.host_config.privileged,
         cap_add: raw.host_config.cap_add,
+        group_add: raw.host_config.group_add,
         running: raw.state.running,
         merged_dir,
         mounts: raw.mounts.into_iter().map(|m| m.destination).collect(),

@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use super::user::EffectiveUser;
+use super::user::{EffectiveUser, additional_groups};
 
 /// Whether execgate forwards the judged `uid:gid` (`--pin-user`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,6 +50,9 @@ pub struct Identity {
     pub pinned: bool,
     /// The `User` the daemon receives.
     pub forwarded: String,
+    /// The supplementary gids the exec runs with: its own gid, the
+    /// container's `--group-add` groups and, unpinned, `groups`.
+    pub applied_groups: Vec<u32>,
 }
 
 impl Identity {
@@ -60,7 +63,7 @@ impl Identity {
             PinUser::On => (true, format!("{}:{}", resolved.uid, resolved.gid)),
             PinUser::Off => (false, requested.to_owned()),
         };
-        Identity { requested: requested.to_owned(), resolved, pinned, forwarded }
+        Identity { requested: requested.to_owned(), resolved, pinned, forwarded, applied_groups: Vec::new() }
     }
 
     /// The identity of an exec whose stored user spec is `stored` (read back
@@ -71,7 +74,40 @@ impl Identity {
             resolved,
             pinned: is_pinned_form(stored),
             forwarded: stored.to_owned(),
+            applied_groups: Vec::new(),
         }
+    }
+
+    /// Works out the supplementary gids the exec gets, and refuses when the
+    /// runtime would make them others. The daemon passes the exec's gid, the
+    /// container's `--group-add` groups (resolved in `group`) and, for a name,
+    /// its `/etc/group` memberships; runc before 1.3 then looks each of those
+    /// numbers up again *by name* in the container's group file, where a line
+    /// named `1000` with gid 0 turns gid 1000 into root's group. The numbers
+    /// cannot be pinned through the exec API, so a group file that renames
+    /// them is refused.
+    pub fn with_applied_groups(mut self, group_add: &[String], group: Option<&[u8]>) -> Result<Self, String> {
+        let added = additional_groups(group_add, group)
+            .map_err(|e| format!("cannot resolve the container's --group-add {group_add:?}: {e}"))?;
+        let mut daemon: Vec<u32> = vec![self.resolved.gid];
+        if !self.pinned {
+            daemon.extend(&self.resolved.groups);
+        }
+        daemon.extend(added);
+        daemon.sort_unstable();
+        daemon.dedup();
+        let spelled: Vec<String> = daemon.iter().map(u32::to_string).collect();
+        let runtime =
+            additional_groups(&spelled, group).map_err(|e| format!("cannot resolve gids {daemon:?}: {e}"))?;
+        if runtime != daemon {
+            return Err(format!(
+                "the container's /etc/group names groups after numbers, so the runtime (runc before 1.3) \
+                 would give this exec the supplementary gids {runtime:?} instead of {daemon:?}: fix the \
+                 container's /etc/group"
+            ));
+        }
+        self.applied_groups = daemon;
+        Ok(self)
     }
 
     /// Whether `stored`, the exec's user as the daemon reports it
@@ -157,8 +193,37 @@ mod tests {
     fn policy_sees_the_request_the_resolution_and_the_pin() {
         let id = Identity::at_create("app", resolved("app", 1000, 1000), PinUser::On);
         let value = serde_json::to_value(&id).expect("json");
-        for key in ["requested", "spec", "name", "uid", "gid", "groups", "is_root", "pinned", "forwarded"] {
+        for key in [
+            "requested",
+            "spec",
+            "name",
+            "uid",
+            "gid",
+            "groups",
+            "is_root",
+            "pinned",
+            "forwarded",
+            "applied_groups",
+        ] {
             assert!(value.get(key).is_some(), "{key} missing in {value}");
         }
+    }
+
+    #[test]
+    fn a_group_file_that_renames_the_execs_gids_is_refused() {
+        let pinned = || Identity::at_create("app", resolved("app", 1000, 1000), PinUser::On);
+        let clean: &[u8] = b"root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:\n";
+        let id = pinned().with_applied_groups(&["audio".into()], Some(clean)).expect("clean file");
+        assert_eq!(id.applied_groups, vec![29, 1000], "pinned: no /etc/group memberships");
+        let unpinned = Identity::at_create("app", resolved("app", 1000, 1000), PinUser::Off);
+        assert_eq!(
+            unpinned.with_applied_groups(&[], Some(clean)).expect("clean").applied_groups,
+            vec![10, 1000]
+        );
+
+        let renamed: &[u8] = b"root:x:0:\n1000:x:0:\napp:x:1000:\n";
+        let err = pinned().with_applied_groups(&[], Some(renamed)).expect_err("gid 1000 would become 0");
+        assert!(err.contains("[0] instead of [1000]"), "{err}");
+        assert!(pinned().with_applied_groups(&["ghosts".into()], Some(clean)).is_err());
     }
 }

@@ -35,7 +35,7 @@ use crate::upstream::Control;
 use context::{CallerInfo, ContainerInfo, ExecInspect};
 use create::ExecConfig;
 use gojson::{Decoded, Ignored};
-use identity::{Identity, PinUser, UnpinnedStarts};
+use identity::{Identity, PinUser, UnpinnedStarts, is_pinned_form};
 use start::StartConfig;
 use user::EffectiveUser;
 
@@ -176,8 +176,10 @@ impl ExecGate {
             require_running(&container)?;
             let effective_spec =
                 if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
-            let resolved = self.effective_user(daemon, &container, &effective_spec).await?;
-            let user = Identity::at_create(&config.user, resolved, self.rules.pin);
+            let (resolved, group) = self.effective_user(daemon, &container, &effective_spec).await?;
+            let user = Identity::at_create(&config.user, resolved, self.rules.pin)
+                .with_applied_groups(&container.group_add, group.as_deref())
+                .map_err(|reason| ProxyError::Denied(vec![reason]))?;
             Ok::<_, ProxyError>((container, user))
         };
         let (container, user) = match context.await {
@@ -336,6 +338,7 @@ impl ExecGate {
                 "name": input.user.resolved.name, "uid": input.user.resolved.uid,
                 "gid": input.user.resolved.gid, "groups": input.user.resolved.groups,
                 "pinned": input.user.pinned, "forwarded": input.user.forwarded,
+                "applied_groups": input.user.applied_groups,
             },
             "privileged": input.exec.privileged,
             "container_privileged": input.container.privileged,
@@ -427,20 +430,19 @@ impl ExecGate {
         inspect: &ExecInspect,
         judged: Option<&Judged>,
     ) -> Result<Identity, ProxyError> {
-        if let Some(judged) = judged.filter(|j| j.identity.pinned) {
-            return Ok(judged.identity.clone());
-        }
         // Podman reports an exec without a user as "", meaning the container's default.
         let stored = match inspect.process_config.user.as_str() {
             "" => &container.user,
             stored => stored,
         };
-        let resolved = self.effective_user(daemon, container, stored).await?;
-        if let Some(judged) = judged {
-            return Ok(Identity { resolved, ..judged.identity.clone() });
-        }
-        let identity = Identity::stored(stored, resolved);
-        if !identity.pinned && self.rules.unpinned_starts == UnpinnedStarts::Refuse {
+        // A judged, pinned exec runs as judged; its groups are checked again
+        // against the group file as it is now, as the runtime will read it.
+        let spec = match judged {
+            Some(judged) if judged.identity.pinned => &judged.identity.forwarded,
+            _ => stored,
+        };
+        if judged.is_none() && !is_pinned_form(stored) && self.rules.unpinned_starts == UnpinnedStarts::Refuse
+        {
             return Err(ProxyError::Denied(vec![format!(
                 "exec {exec_id} was not created through execgate and its user {stored:?} is looked up again \
                  in the container's files when it starts (only a numeric uid:gid is not), so what was judged \
@@ -448,19 +450,29 @@ impl ExecGate {
                  --unpinned-starts judge)"
             )]));
         }
-        Ok(identity)
+        let (resolved, group) = self.effective_user(daemon, container, spec).await?;
+        let identity = match judged {
+            Some(judged) if judged.identity.pinned => judged.identity.clone(),
+            Some(judged) => Identity { resolved, ..judged.identity.clone() },
+            None => Identity::stored(stored, resolved),
+        };
+        identity
+            .with_applied_groups(&container.group_add, group.as_deref())
+            .map_err(|reason| ProxyError::Denied(vec![reason]))
     }
 
-    /// Resolves `spec` against the container's own passwd and group files.
+    /// Returns the group file too: the identity's supplementary groups are
+    /// checked against it.
     async fn effective_user(
         &self,
         daemon: &Control<'_>,
         container: &ContainerInfo,
         spec: &str,
-    ) -> Result<EffectiveUser, ProxyError> {
+    ) -> Result<(EffectiveUser, Option<Vec<u8>>), ProxyError> {
         let (passwd, group) = self.user_files(daemon, container).await?;
-        user::resolve(spec, &user::Files { passwd: passwd.as_deref(), group: group.as_deref() })
-            .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))
+        let user = user::resolve(spec, &user::Files { passwd: passwd.as_deref(), group: group.as_deref() })
+            .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))?;
+        Ok((user, group))
     }
 
     async fn user_files(

@@ -258,20 +258,51 @@ fn first_user<'a>(
     Ok(found)
 }
 
+/// The group file's entries in the order the runtime's loop reads them, and
+/// the entry on the last line runc 1.1.5 loses, if it loses one.
+fn group_entries(group: &[u8]) -> (Vec<GroupEntry<'_>>, Option<GroupEntry<'_>>) {
+    let entry = |line| {
+        let line = go::trim_space(line);
+        (!line.is_empty() && line[0] != b'#').then(|| group_entry(line))
+    };
+    let mut lines = go::ReadLines::new(group, READER_SIZE);
+    let entries = lines.by_ref().filter_map(entry).collect();
+    (entries, lines.lost().and_then(entry))
+}
+
 /// `ParseGroupFilter`: the gids of matching entries, in file order; then the
 /// gid of the last line runc 1.1.5 loses, if that line matches too.
 fn matching_groups(group: &[u8], matches: impl Fn(&GroupEntry) -> bool) -> (Vec<i64>, Option<i64>) {
-    let matching = |line: &[u8]| {
-        let line = go::trim_space(line);
-        if line.is_empty() || line[0] == b'#' {
-            return None;
-        }
-        let entry = group_entry(line);
-        matches(&entry).then_some(entry.gid)
-    };
-    let mut lines = go::ReadLines::new(group, READER_SIZE);
-    let gids = lines.by_ref().filter_map(matching).collect();
-    (gids, lines.lost().and_then(matching))
+    let (entries, lost) = group_entries(group);
+    let gids = entries.iter().filter(|e| matches(e)).map(|e| e.gid).collect();
+    (gids, lost.filter(|e| matches(e)).map(|e| e.gid))
+}
+
+/// runc 1.1.5's `GetAdditionalGroups(args, group)`, with which the daemon
+/// resolves a container's `--group-add` entries and runc before 1.3 resolves
+/// an exec's supplementary gids again, spelled as decimal strings, inside the
+/// container. For each argument the first entry in file order whose *name*
+/// equals it, or whose gid in decimal does, and whose gid is not taken yet,
+/// gives its gid; else a decimal number counts as itself (range-checked). So a
+/// group line named `1000` with gid 0 turns gid 1000 into gid 0. The lost last
+/// line (see [`ExecUser::lost_sgid`]) is read too: newer readers keep it, and a
+/// larger set is the safer answer. Sorted (Go returns a map's keys).
+pub fn additional_groups(args: &[String], group: Option<&[u8]>) -> Result<Vec<u32>, UserError> {
+    let (mut entries, lost) = group.map(group_entries).unwrap_or_default();
+    entries.extend(lost);
+    let named = |e: &GroupEntry, arg: &str| e.name == arg.as_bytes() || e.gid.to_string() == arg;
+    let mut gids = std::collections::BTreeSet::new();
+    for arg in args {
+        let found = entries.iter().find(|e| named(e, arg) && !gids.contains(&e.gid));
+        match found {
+            Some(entry) => gids.insert(entry.gid),
+            None => {
+                let gid = go::atoi(arg.as_bytes()).map_err(|_| UserError::NoGroup(arg.clone()))?;
+                gids.insert(in_range(gid)?)
+            }
+        };
+    }
+    Ok(gids.into_iter().map(|gid| gid as u32).collect())
 }
 
 /// The Go standard library pieces the runtime's reader is made of (Go 1.19).
@@ -720,5 +751,24 @@ mod tests {
         assert!(resolve("", &none).is_ok_and(|u| u.is_root));
         assert_eq!(resolve("1:2", &none).map(|u| (u.uid, u.gid)), Ok((1, 2)));
         assert_eq!(resolve("1:g", &none), Err(UserError::NoGroup("g".into())));
+    }
+
+    #[test]
+    fn additional_groups_match_names_before_numbers() {
+        let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        let group: &[u8] = b"root:x:0:\n1000:x:0:\n4242:x:27:\ng1000:x:1000:\naudio:x:29:\n";
+        // The runc < 1.3 remap: gid 1000 spelled "1000" names the group "1000", gid 0.
+        assert_eq!(additional_groups(&args(&["1000", "4242"]), Some(group)), Ok(vec![0, 27]));
+        assert_eq!(additional_groups(&args(&["audio", "29"]), Some(group)), Ok(vec![29]));
+        assert_eq!(additional_groups(&args(&["1000"]), Some(GROUP)), Ok(vec![1000]));
+        assert_eq!(additional_groups(&args(&["5000"]), None), Ok(vec![5000]), "a number needs no entry");
+        assert_eq!(
+            additional_groups(&args(&["ghosts"]), Some(GROUP)),
+            Err(UserError::NoGroup("ghosts".into()))
+        );
+        assert_eq!(additional_groups(&args(&["-1"]), Some(GROUP)), Err(UserError::Range(-1)));
+        // A taken gid moves on to the next matching entry.
+        let twice: &[u8] = b"a:x:5:\na:x:6:\n";
+        assert_eq!(additional_groups(&args(&["a", "a"]), Some(twice)), Ok(vec![5, 6]));
     }
 }

@@ -266,8 +266,16 @@ impl Proxy {
             let watcher = self.watcher();
             self.sessions.spawn(async move {
                 let exit_code = watcher.wait_exit(&plan.exec_id).await;
-                let reason = if exit_code.is_some() { EndReason::Detached } else { EndReason::ProxyShutdown };
-                watcher.end(plan, reason, exit_code, None, false).await;
+                // No exit code: execgate is stopping, or the daemon could not say
+                // (it forgot the exec, or stopped answering).
+                let (reason, detail) = match exit_code {
+                    Some(_) => (EndReason::Detached, None),
+                    None if watcher.stopping.is_cancelled() => (EndReason::ProxyShutdown, None),
+                    None => {
+                        (EndReason::DaemonError, Some("the daemon stopped reporting on the exec".to_owned()))
+                    }
+                };
+                watcher.end(plan, reason, exit_code, detail, false).await;
             });
         } else {
             self.end_unstarted(plan, format!("the daemon answered {}", response.status())).await;

@@ -310,4 +310,59 @@ mod tests {
         assert!(raw.config.labels.is_empty() && !raw.host_config.privileged && !raw.state.running);
         assert!(raw.graph_driver.data.is_empty() && raw.mounts.is_empty());
     }
+
+    /// Real answers captured from each daemon of the test bed
+    /// (`tests/fixtures/answers/`): Docker 20.10 (API 1.41), Docker 28.5 (API
+    /// 1.51) and Podman 4.3. Read field by field as execgate reads them.
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/answers/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    const DAEMONS: [&str; 3] = ["docker20", "docker28", "podman43"];
+
+    #[test]
+    fn real_exec_answers_from_every_daemon() {
+        for daemon in DAEMONS {
+            let created: ExecInspect =
+                serde_json::from_str(&fixture(&format!("{daemon}-exec-nouser-created.json"))).expect(daemon);
+            // No user anywhere: Docker omits `user`, Podman sends "".
+            assert_eq!(created.process_config.user, "", "{daemon}");
+            assert_eq!(created.process_config.entrypoint, "sleep", "{daemon}");
+            assert_eq!(created.process_config.arguments, vec!["2"], "{daemon}");
+            assert!(!created.running, "{daemon}");
+            assert_eq!(created.container_id.len(), 64, "{daemon}");
+            let running: ExecInspect =
+                serde_json::from_str(&fixture(&format!("{daemon}-exec-nouser-running.json"))).expect(daemon);
+            assert!(running.running, "{daemon}");
+            let exited: ExecInspect =
+                serde_json::from_str(&fixture(&format!("{daemon}-exec-pinned-exited.json"))).expect(daemon);
+            assert_eq!(exited.exit_code, Some(3), "{daemon}");
+            assert_eq!(exited.process_config.user, "1000:1000", "{daemon}");
+            assert_eq!(exited.process_config.arguments, vec!["-c", "exit 3"], "{daemon}");
+            let id: serde_json::Value =
+                serde_json::from_str(&fixture(&format!("{daemon}-exec-create.json"))).expect(daemon);
+            assert_eq!(id["Id"].as_str().map(str::len), Some(64), "{daemon}");
+        }
+    }
+
+    #[test]
+    fn real_container_answers_from_every_daemon() {
+        for daemon in DAEMONS {
+            for (which, user) in [("user", "app"), ("root", "")] {
+                let raw: RawContainer =
+                    serde_json::from_str(&fixture(&format!("{daemon}-container-{which}.json")))
+                        .expect(daemon);
+                assert_eq!(raw.id.len(), 64, "{daemon} {which}");
+                assert!(raw.name.starts_with("/fx-"), "{daemon} {which}: {}", raw.name);
+                assert_eq!(raw.config.user, user, "{daemon} {which}");
+                assert!(raw.config.image.contains("execgate-test/busybox"), "{daemon} {which}");
+                assert!(raw.state.running && !raw.host_config.privileged, "{daemon} {which}");
+                assert!(
+                    raw.host_config.cap_add.is_empty() && raw.host_config.group_add.is_empty(),
+                    "{daemon}"
+                );
+            }
+        }
+    }
 }

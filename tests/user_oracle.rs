@@ -5,7 +5,20 @@
 //! through `execgate::exec::user::exec_user`; the uid, gid, supplementary gids
 //! and home, or the class of error, must be the same for every case.
 //!
-//! The corpus is generated from a fixed seed, so a failure reproduces. It
+//! A second corpus does the same for `execgate::exec::user::additional_groups`
+//! against runc 1.1.5's `GetAdditionalGroupsPath(args, group)` (a container's
+//! `--group-add`, and an exec's supplementary gids re-resolved by runc < 1.3):
+//! names, numbers that are also names, duplicates, taken gids, signs, leading
+//! zeros and overflow in the arguments, missing files, and lines around the
+//! 4 KiB chunks. The answers compare as sets of `uint32` (Go returns a map's
+//! keys, as `int`; the daemon and runc's `setgroups` truncate), and execgate's
+//! must also be sorted and free of repeats, as it promises. One difference is
+//! allowed: a last group line runc 1.1.5 loses is read by execgate (as newer
+//! readers do), so there the oracle is asked about the same file with a
+//! newline added; the run counts where runc 1.1.5's own answer then falls
+//! outside execgate's (a line named `0` with gid 1000 moves gid 0 to 1000).
+//!
+//! The corpora are generated from a fixed seed, so a failure reproduces. They
 //! covers every rune Go's `bytes.TrimSpace` trims (and look-alikes it does
 //! not), invalid UTF-8 and NUL in names, duplicates, comments, CRLF, numeric
 //! names, signs, leading zeros, ids past int32 and int64, empty and `user:group`
@@ -17,13 +30,14 @@
 //! `${EXECGATE_TESTBED_ROOT:-/opt/execgate-testbed}/bin/userspec-oracle`.
 //!
 //! Longer runs: `EXECGATE_ORACLE_CASES` sets the number of generated cases
-//! (default 20000) and `EXECGATE_ORACLE_SEED` the seed, e.g.
+//! of each corpus (default 20000) and `EXECGATE_ORACLE_SEED` the seed, e.g.
 //!
 //! ```text
 //! tests/oracle/build.sh && EXECGATE_ORACLE_CASES=1000000 cargo test --test user_oracle -- --nocapture
 //! ```
 //!
-//! (about four minutes on two cores; the default run takes a few seconds).
+//! (about seven minutes on two cores for a million cases of each; the default
+//! run takes under ten seconds).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -181,14 +195,21 @@ impl Case {
     }
 
     fn describe(&self) -> String {
-        let show = |f: &Option<Vec<u8>>| match f {
-            None => "<missing>".to_owned(),
-            Some(b) if b.len() > 600 => {
-                format!("{} bytes: {:?}…", b.len(), String::from_utf8_lossy(&b[..300]))
-            }
-            Some(b) => format!("{:?}", b.escape_ascii().to_string()),
-        };
         format!("spec {:?}\n  passwd {}\n  group  {}", self.spec, show(&self.passwd), show(&self.group))
+    }
+}
+
+/// A file for a failure message.
+fn show(file: &Option<Vec<u8>>) -> String {
+    match file {
+        None => "<missing>".to_owned(),
+        Some(b) if b.len() > 600 => format!(
+            "{} bytes: {:?} … {:?}",
+            b.len(),
+            b[..300].escape_ascii().to_string(),
+            b[b.len() - 100..].escape_ascii().to_string()
+        ),
+        Some(b) => format!("{:?}", b.escape_ascii().to_string()),
     }
 }
 
@@ -450,8 +471,8 @@ fn oracle_path() -> PathBuf {
     PathBuf::from(root).join("bin/userspec-oracle")
 }
 
-/// Runs every case through the oracle, in one process, streaming.
-fn ask_oracle(cases: &[Case]) -> Vec<Value> {
+/// Runs every case (a JSON line) through the oracle, in one process, streaming.
+fn ask_oracle(input: &[String]) -> Vec<Value> {
     let path = oracle_path();
     assert!(
         path.is_file(),
@@ -466,23 +487,29 @@ fn ask_oracle(cases: &[Case]) -> Vec<Value> {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run the oracle {}: {e}", path.display()));
     let mut stdin = child.stdin.take().expect("oracle stdin");
-    let input: Vec<String> = cases.iter().map(Case::json).collect();
-    let writer = std::thread::spawn(move || {
-        let mut out = std::io::BufWriter::new(&mut stdin);
-        for line in input {
-            out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).expect("write to the oracle");
-        }
-        out.flush().expect("flush to the oracle");
+    let answers = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut out = std::io::BufWriter::new(&mut stdin);
+            for line in input {
+                out.write_all(line.as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .expect("write to the oracle");
+            }
+            out.flush().expect("flush to the oracle");
+        });
+        let stdout = BufReader::new(child.stdout.take().expect("oracle stdout"));
+        let answers: Vec<Value> = stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(&line.expect("read the oracle")).expect("the oracle answers JSON")
+            })
+            .collect();
+        writer.join().expect("writer thread");
+        answers
     });
-    let stdout = BufReader::new(child.stdout.take().expect("oracle stdout"));
-    let answers: Vec<Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(&line.expect("read the oracle")).expect("the oracle answers JSON"))
-        .collect();
-    writer.join().expect("writer thread");
     let status = child.wait().expect("oracle exit");
     assert!(status.success(), "the oracle failed: {status}");
-    assert_eq!(answers.len(), cases.len(), "the oracle answered fewer cases than it was given");
+    assert_eq!(answers.len(), input.len(), "the oracle answered fewer cases than it was given");
     answers
 }
 
@@ -522,18 +549,22 @@ fn actual(
         case.describe()
     );
     if got.lost_sgid.is_some() {
-        assert!(lost_tail(case), "a lost last group line where runc reads it whole:\n{}", case.describe());
+        assert!(
+            lost_tail(case.group.as_deref()),
+            "a lost last group line where runc reads it whole:\n{}",
+            case.describe()
+        );
         lost_tails.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     Ok((got.uid, got.gid, got.sgids, got.home))
 }
 
-/// Whether runc 1.1.5 loses the last line of a case's group file, worked out
-/// apart from the resolver: a last line with no newline is read in 4096-byte
-/// chunks (4095 when a chunk would end in `\r`, which goes to the next one), and
-/// it is lost when the end of the file falls exactly after a chunk.
-fn lost_tail(case: &Case) -> bool {
-    let Some(group) = case.group.as_deref() else { return false };
+/// Whether runc 1.1.5 loses the last line of a group file, worked out apart
+/// from the resolver: a last line with no newline is read in 4096-byte chunks
+/// (4095 when a chunk would end in `\r`, which goes to the next one), and it is
+/// lost when the end of the file falls exactly after a chunk.
+fn lost_tail(group: Option<&[u8]>) -> bool {
+    let Some(group) = group else { return false };
     if group.ends_with(b"\n") {
         return false;
     }
@@ -578,7 +609,8 @@ fn resolver_matches_runc() {
         // execgate's answers are worked out while the oracle works on its own.
         let (answers, ours) = std::thread::scope(|scope| {
             let ours = scope.spawn(|| cases.iter().map(|case| actual(case, &lost_tails)).collect::<Vec<_>>());
-            let answers = ask_oracle(&cases);
+            let input: Vec<String> = cases.iter().map(Case::json).collect();
+            let answers = ask_oracle(&input);
             (answers, ours.join().expect("execgate's side panicked"))
         });
         for ((case, answer), got) in cases.iter().zip(&answers).zip(ours) {
@@ -607,5 +639,446 @@ fn resolver_matches_runc() {
         mismatches.is_empty(),
         "{mismatch_count} of {total} cases differ from runc:\n{}",
         mismatches.join("\n")
+    );
+}
+
+/// One `additional_groups` case: the container's group file (maybe missing)
+/// and the groups asked for.
+struct GroupsCase {
+    group: Option<Vec<u8>>,
+    args: Vec<String>,
+}
+
+impl GroupsCase {
+    /// The oracle's input for these args against `group` (the case's file, or
+    /// that file as a newer reader sees it).
+    fn json(&self, group: Option<&[u8]>) -> String {
+        // Written out by hand (base64 needs no escaping): serde_json is slow
+        // on long strings in a debug build.
+        let group = group.map_or_else(|| "null".to_owned(), |b| format!("\"{}\"", B64.encode(b)));
+        let args: Vec<String> =
+            self.args.iter().map(|a| format!("\"{}\"", B64.encode(a.as_bytes()))).collect();
+        format!(r#"{{"mode":"groups","group":{group},"args":[{}]}}"#, args.join(","))
+    }
+
+    fn describe(&self) -> String {
+        format!("args {:?}\n  group  {}", self.args, show(&self.group))
+    }
+
+    /// The group file as runc after 1.1.5 reads it: with its last line, which
+    /// a newline keeps from being lost.
+    fn kept_tail(&self) -> Option<Vec<u8>> {
+        self.group.as_ref().map(|g| [g.as_slice(), b"\n"].concat())
+    }
+}
+
+/// Group names, gid fields and arguments, drawn from one pool so that they
+/// meet: names that are numbers, numbers `Atoi` reads but `Itoa` does not
+/// write back, numbers past every range.
+const GROUP_TOKENS: [&str; 58] = [
+    "root",
+    "app",
+    "app",
+    "wheel",
+    "audio",
+    "docker",
+    "",
+    "#app",
+    "APP",
+    "app x",
+    "\u{e4}pp",
+    "app\0",
+    "0",
+    "0",
+    "5",
+    "5",
+    "10",
+    "1000",
+    "1000",
+    "4242",
+    "65534",
+    "05",
+    "+5",
+    "-5",
+    "-0",
+    "+0",
+    "00",
+    "01000",
+    "+1000",
+    "0000000000000000000000005",
+    "-1",
+    "2147483647",
+    "2147483648",
+    "-2147483648",
+    "-2147483649",
+    "4294967295",
+    "4294967296",
+    "4294967297",
+    "4294968296",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "99999999999999999999",
+    "-99999999999999999999",
+    "18446744073709551616",
+    "1x",
+    "x1",
+    "0x10",
+    "1e3",
+    "1_000",
+    "\u{661}",
+    " 5",
+    "5 ",
+    "+",
+    "-",
+    "+-5",
+    "5\u{3000}",
+];
+
+/// Small gids that collide often.
+fn small_gid(rng: &mut Rng) -> String {
+    let gids = [0, 0, 1, 5, 5, 7, 10, 27, 29, 1000, 1000, 1001, 4242, 65534];
+    gids[rng.below(gids.len())].to_string()
+}
+
+fn group_name_field(rng: &mut Rng) -> Vec<u8> {
+    match rng.below(20) {
+        0..=8 => rng.pick(&GROUP_TOKENS).as_bytes().to_vec(),
+        9..=15 => small_gid(rng).into_bytes(),
+        16 => b"\xff".to_vec(),
+        _ => rng.pick(&NAMES).to_vec(),
+    }
+}
+
+fn gid_field(rng: &mut Rng) -> Vec<u8> {
+    match rng.below(10) {
+        0..=4 => small_gid(rng).into_bytes(),
+        5..=8 => rng.pick(&GROUP_TOKENS).as_bytes().to_vec(),
+        _ => number(rng),
+    }
+}
+
+/// The lengths of long group lines: around the 4 KiB chunks.
+const GROUP_LONG: [usize; 10] = [4094, 4095, 4096, 4096, 4097, 8191, 8192, 8192, 8193, 12288];
+
+/// A group file, and the (name, gid) fields of its lines for the args to pick
+/// from (comments and lines hidden by spaces included: they must not match).
+fn groups_file(rng: &mut Rng, fields: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Option<Vec<u8>> {
+    if rng.chance(6) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let lines = rng.below(9);
+    // Sometimes the file ends on a line runc 1.1.5 loses (or just misses losing).
+    let lost_end = rng.chance(6);
+    for i in 0..lines {
+        let last = i + 1 == lines;
+        let (name, gid) = (group_name_field(rng), gid_field(rng));
+        fields.push((name.clone(), gid.clone()));
+        let members: &[u8] = rng.pick(&[&b""[..], b"app", b"app,root", b","]);
+        let mut parts = vec![name, b"x".to_vec(), gid, members.to_vec()];
+        let count = match rng.below(12) {
+            0 => 1 + rng.below(3),
+            1 => 5,
+            _ => 4,
+        };
+        parts.resize(count, b"extra".to_vec());
+        let mut line = parts.join(&b':');
+        let long = (last && lost_end) || rng.chance(3);
+        match rng.below(20) {
+            _ if long => {
+                let len = GROUP_LONG[rng.below(GROUP_LONG.len())];
+                if line.len() < len {
+                    if count == 4 {
+                        line.push(b',');
+                    }
+                    line.resize(len, if rng.chance(80) { b'y' } else { b' ' });
+                    if rng.chance(20) {
+                        *line.last_mut().expect("a long line") = b'\r';
+                    }
+                }
+            }
+            0 => line = decoration(rng),
+            1 => line.insert(0, b'#'),
+            2 | 3 => line = decorate(rng, line),
+            _ => {}
+        }
+        out.extend_from_slice(&line);
+        match rng.below(20) {
+            _ if last && (lost_end || rng.chance(20)) => {}
+            0 | 1 => out.extend_from_slice(b"\r\n"),
+            2 => out.extend_from_slice(b"\n\n"),
+            _ => out.push(b'\n'),
+        }
+    }
+    Some(out)
+}
+
+/// An argument: mostly a name or gid of the file (as written, or as Go's
+/// `Itoa` writes the number back), else anything from the pool.
+fn groups_arg(rng: &mut Rng, fields: &[(Vec<u8>, Vec<u8>)], before: &[String]) -> String {
+    let field = (!fields.is_empty()).then(|| &fields[rng.below(fields.len())]);
+    match (rng.below(40), field) {
+        (0..=17, Some((name, _))) => String::from_utf8_lossy(name).into_owned(),
+        (18..=26, Some((_, gid))) => {
+            let gid = String::from_utf8_lossy(gid).into_owned();
+            match gid.parse::<i64>() {
+                Ok(n) if rng.chance(60) => n.to_string(),
+                _ => gid,
+            }
+        }
+        (27..=30, _) if !before.is_empty() => before[rng.below(before.len())].clone(),
+        (31, _) => format!("{}{}", rng.pick(&GO_SPACES), rng.pick(&GROUP_TOKENS)),
+        (32, _) => (rng.next() % 70000).to_string(),
+        (33..=35, _) => small_gid(rng),
+        _ => rng.pick(&GROUP_TOKENS).to_owned(),
+    }
+}
+
+fn random_groups_case(rng: &mut Rng) -> GroupsCase {
+    let mut fields = Vec::new();
+    let group = groups_file(rng, &mut fields);
+    let count = if rng.chance(10) { rng.below(12) } else { rng.below(6) };
+    let mut args = Vec::new();
+    for _ in 0..count {
+        let arg = groups_arg(rng, &fields, &args);
+        args.push(arg);
+    }
+    GroupsCase { group, args }
+}
+
+/// Cases written out: the remap, taken gids, every token against entries named
+/// and numbered after it, spaces, comments, and the 4 KiB chunk boundaries.
+fn targeted_groups_cases() -> Vec<GroupsCase> {
+    let case = |group: Option<&[u8]>, args: &[&str]| GroupsCase {
+        group: group.map(<[u8]>::to_vec),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    let remap: &[u8] = b"root:x:0:\n1000:x:0:\n4242:x:27:\ng1000:x:1000:\naudio:x:29:\n";
+    let mut cases = vec![
+        case(Some(remap), &["1000", "4242"]),
+        case(Some(remap), &["audio", "29"]),
+        case(Some(remap), &["1000", "0", "1000", "g1000"]),
+        case(Some(remap), &["0", "1000"]),
+        case(Some(remap), &[]),
+        case(None, &[]),
+        case(None, &["5000"]),
+        case(None, &["ghosts"]),
+        case(Some(b""), &["ghosts"]),
+        case(Some(b"a:x:5:\na:x:6:\n"), &["a", "a"]),
+        case(Some(b"a:x:5:\na:x:6:\n"), &["a", "a", "a"]),
+        case(Some(b"a:x:5:\na:x:5:\na:x:6:\n"), &["a", "a"]),
+        case(Some(b"a:x:5:\nb:x:5:\n"), &["5", "5", "5"]),
+        case(Some(b"a:x:5:\n5:x:6:\n"), &["5", "5", "5"]),
+        case(Some(b"5:x:6:\na:x:5:\n"), &["5", "a", "5"]),
+        case(Some(b"0:x:5:\n"), &["0", "5"]),
+        case(Some(b"0:x:5:\n5:x:0:\n"), &["0", "5"]),
+        case(Some(b"#a:x:5:\n  a:x:6:  \n"), &["a", "#a"]),
+        case(Some(b"a:x:5:\r\nb:x:6:\r\n"), &["a", "b"]),
+        case(Some(b"a:x:-1:\nb:x:4294967295:\nc:x:5:\n"), &["a", "b", "c"]),
+        case(Some(b"a:x:-1:\n"), &["-1"]),
+        case(Some(b"a:x:99999999999999999999:\n"), &["9223372036854775807", "a"]),
+        case(Some(b"a:x:4294967296:\n"), &["a", "0"]),
+        case(Some(b"a\n:x:7\n"), &["a", "", "0", "7"]),
+    ];
+    for token in GROUP_TOKENS.iter().chain(&NUMBERS) {
+        let files = [
+            None,
+            Some(format!("g:x:{token}:\n")),
+            Some(format!("{token}:x:7:\n")),
+            Some(format!("{token}:x:0:\n{token}:x:{token}:\n5:x:{token}:\n")),
+        ];
+        for file in files {
+            let group = file.as_ref().map(String::as_bytes);
+            cases.push(case(group, &[token]));
+            cases.push(case(group, &[token, token]));
+            cases.push(case(group, &[token, "5", "0", token]));
+        }
+    }
+    let mut spaces: Vec<&[u8]> = GO_SPACES.iter().map(|s| s.as_bytes()).collect();
+    spaces.extend(NOT_SPACES);
+    for space in spaces {
+        for (before, after) in [(space, &b""[..]), (&b""[..], space), (space, space)] {
+            let group = [before, b"app:x:7:", after, b"\napp:x:8:\n"].concat();
+            cases.push(case(Some(&group), &["app", "app", "7", "8"]));
+            let group = [b"app:x:", before, b"7", after, b":\n"].concat();
+            cases.push(case(Some(&group), &["app", "7"]));
+        }
+        let arg = format!("{}app", String::from_utf8_lossy(space));
+        cases.push(case(Some(b"app:x:7:\n"), &[&arg]));
+    }
+    for len in GROUP_LONG {
+        for ending in [&b"\n"[..], b"\r\n", b""] {
+            for head in ["wheel:x:10:app,", "0:x:1000:", "1000:x:0:", "wheel:x:10", "5:x:5:"] {
+                let mut line = head.as_bytes().to_vec();
+                line.resize(len, b'y');
+                let lines = [
+                    [&line, ending].concat(),
+                    [b"wheel:x:11:\n", &line[..], ending].concat(),
+                    [b"a:x:5:\n", &line[..], ending].concat(),
+                ];
+                // A `\r` landing on the chunk boundary.
+                let mut cr = line.clone();
+                *cr.last_mut().expect("a long line") = b'\r';
+                for group in lines.iter().chain([&[&cr, ending].concat()]) {
+                    for args in [&["wheel"][..], &["10"], &["wheel", "wheel"], &["0"], &["1000"], &["5", "a"]]
+                    {
+                        cases.push(case(Some(group), args));
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
+/// The oracle's gids in execgate's terms: as the daemon's `uint32`, a sorted set.
+fn expected_groups(answer: &Value) -> Result<Vec<u32>, String> {
+    if answer["ok"] != Value::Bool(true) {
+        return Err(answer["class"].as_str().unwrap_or("?").to_owned());
+    }
+    let gids = answer["gids"].as_array().expect("gids in a groups answer");
+    let mut gids: Vec<u32> = gids.iter().map(|v| v.as_i64().expect("an integer gid") as u32).collect();
+    gids.sort_unstable();
+    gids.dedup();
+    Ok(gids)
+}
+
+fn actual_groups(case: &GroupsCase) -> Result<Vec<u32>, String> {
+    user::additional_groups(&case.args, case.group.as_deref(), user::LastLine::Kept).map_err(|e| {
+        match e {
+            UserError::NoUser(_) => "no-user",
+            UserError::NoGroup(_) => "no-group",
+            UserError::Range(_) => "range",
+            UserError::LongLine => "too-long",
+        }
+        .to_owned()
+    })
+}
+
+#[test]
+fn additional_groups_match_runc() {
+    let count = env_number("EXECGATE_ORACLE_CASES", 20_000);
+    // Its own stream, so this corpus does not repeat the other's choices.
+    let seed = env_number("EXECGATE_ORACLE_SEED", 0x5EED_0FE8_EC0A_7E00) ^ 0x6A09_E667_F3BC_C908;
+    let started = Instant::now();
+    let mut rng = Rng(seed);
+    let mut cases = targeted_groups_cases();
+    let targeted = cases.len();
+    let batch = 50_000;
+    let mut generated = 0;
+    let mut total = 0;
+    let mut mismatches = Vec::new();
+    let mut mismatch_count = 0;
+    let mut lost_tails = 0;
+    // Lost-line cases where runc 1.1.5's own answer is not within execgate's.
+    let mut not_within = Vec::new();
+    let mut not_within_count = 0;
+    // Cases where execgate's answer is runc's set, but not sorted or with
+    // gids repeated (two Go ints the same as `uint32`).
+    let mut unsorted = Vec::new();
+    let mut unsorted_count = 0;
+    let mut outcomes = std::collections::BTreeMap::new();
+    loop {
+        while generated < count && cases.len() < batch {
+            cases.push(random_groups_case(&mut rng));
+            generated += 1;
+        }
+        if cases.is_empty() {
+            break;
+        }
+        let (answers, ours) = std::thread::scope(|scope| {
+            let ours = scope.spawn(|| cases.iter().map(actual_groups).collect::<Vec<_>>());
+            // Each case as runc 1.1.5 reads it; where it loses the last line,
+            // also as newer readers (and execgate) read it.
+            let mut input = Vec::with_capacity(cases.len());
+            for case in &cases {
+                input.push(case.json(case.group.as_deref()));
+                if lost_tail(case.group.as_deref()) {
+                    input.push(case.json(case.kept_tail().as_deref()));
+                }
+            }
+            let answers = ask_oracle(&input);
+            (answers, ours.join().expect("execgate's side panicked"))
+        });
+        let mut answers = answers.iter();
+        for (case, got) in cases.iter().zip(ours) {
+            let runc = answers.next().expect("an answer per case");
+            let mut answer = runc;
+            if lost_tail(case.group.as_deref()) {
+                lost_tails += 1;
+                answer = answers.next().expect("an answer for the kept last line");
+                let old = expected_groups(runc);
+                let within = match (&old, &got) {
+                    (Ok(old), Ok(got)) => old.iter().all(|g| got.contains(g)),
+                    (Err(_), _) => true,
+                    (Ok(_), Err(_)) => false,
+                };
+                if !within {
+                    not_within_count += 1;
+                    if not_within.len() < 5 {
+                        not_within.push(format!(
+                            "{}\n  runc 1.1.5: {old:?}\n  execgate:   {got:?}",
+                            case.describe()
+                        ));
+                    }
+                }
+            }
+            let want = expected_groups(answer);
+            *outcomes.entry(want.as_ref().map_or_else(Clone::clone, |_| "ok".to_owned())).or_insert(0) += 1;
+            // Sets first: Go's order is a map's.
+            let as_set = |r: &Result<Vec<u32>, String>| {
+                r.clone().map(|mut gids| {
+                    gids.sort_unstable();
+                    gids.dedup();
+                    gids
+                })
+            };
+            if as_set(&got) == want && got != want {
+                unsorted_count += 1;
+                if unsorted.len() < 5 {
+                    unsorted.push(format!(
+                        "{}
+  runc:     {want:?}
+  execgate: {got:?}",
+                        case.describe()
+                    ));
+                }
+            }
+            if want != as_set(&got) {
+                mismatch_count += 1;
+                if mismatches.len() < 20 {
+                    mismatches.push(format!(
+                        "{}\n  runc:     {want:?} ({})\n  execgate: {got:?}",
+                        case.describe(),
+                        answer["error"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        assert!(answers.next().is_none(), "more answers than questions");
+        total += cases.len();
+        cases.clear();
+    }
+    eprintln!(
+        "additional groups oracle: {total} cases ({targeted} targeted, {generated} generated from seed {seed:#x}) \
+         in {:.1?}; {lost_tails} with a last group line only newer readers keep, {not_within_count} of them \
+         where runc 1.1.5's own answer is not within execgate's; runc's answers: {outcomes:?}",
+        started.elapsed()
+    );
+    for example in &not_within {
+        eprintln!("  lost last line, runc 1.1.5 not within execgate's answer:\n  {example}");
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{mismatch_count} of {total} cases differ from runc:\n{}",
+        mismatches.join("\n")
+    );
+    assert!(
+        unsorted.is_empty(),
+        "{unsorted_count} of {total} answers are runc's set but not sorted and free of repeats, as \
+         additional_groups promises:\n{}",
+        unsorted.join("\n")
     );
 }

@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use super::user::{EffectiveUser, additional_groups};
+use super::user::{EffectiveUser, LastLine, additional_groups};
 
 /// Whether execgate forwards the judged `uid:gid` (`--pin-user`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,7 +87,7 @@ impl Identity {
     /// cannot be pinned through the exec API, so a group file that renames
     /// them is refused.
     pub fn with_applied_groups(mut self, group_add: &[String], group: Option<&[u8]>) -> Result<Self, String> {
-        let added = additional_groups(group_add, group)
+        let added = both_readings(group_add, group)
             .map_err(|e| format!("cannot resolve the container's --group-add {group_add:?}: {e}"))?;
         let mut daemon: Vec<u32> = vec![self.resolved.gid];
         if !self.pinned {
@@ -98,7 +98,7 @@ impl Identity {
         daemon.dedup();
         let spelled: Vec<String> = daemon.iter().map(u32::to_string).collect();
         let runtime =
-            additional_groups(&spelled, group).map_err(|e| format!("cannot resolve gids {daemon:?}: {e}"))?;
+            both_readings(&spelled, group).map_err(|e| format!("cannot resolve gids {daemon:?}: {e}"))?;
         if runtime != daemon {
             return Err(format!(
                 "the container's /etc/group names groups after numbers, so the runtime (runc before 1.3) \
@@ -116,6 +116,21 @@ impl Identity {
     pub fn is_stored_as(&self, stored: &str) -> bool {
         stored == self.forwarded || (self.forwarded.is_empty() && stored == self.resolved.spec)
     }
+}
+
+/// [`additional_groups`] as runc 1.1.5 and as newer readers read the group
+/// file; a file they read differently (its last line, see [`LastLine`]) is an
+/// error rather than a guess.
+fn both_readings(args: &[String], group: Option<&[u8]>) -> Result<Vec<u32>, String> {
+    let old = additional_groups(args, group, LastLine::Lost).map_err(|e| e.to_string())?;
+    let new = additional_groups(args, group, LastLine::Kept).map_err(|e| e.to_string())?;
+    if old != new {
+        return Err(format!(
+            "runtimes read the container's /etc/group differently (its last line has no newline): \
+             {old:?} or {new:?}; end the file with a newline"
+        ));
+    }
+    Ok(old)
 }
 
 /// Whether the daemon runs `spec` without resolving any name: the empty spec
@@ -225,5 +240,16 @@ mod tests {
         let err = pinned().with_applied_groups(&[], Some(renamed)).expect_err("gid 1000 would become 0");
         assert!(err.contains("[0] instead of [1000]"), "{err}");
         assert!(pinned().with_applied_groups(&["ghosts".into()], Some(clean)).is_err());
+    }
+
+    #[test]
+    fn a_group_file_two_runtimes_read_differently_is_refused() {
+        // The last line, without a newline, ends exactly on runc 1.1.5's 4 KiB
+        // read chunk: runc 1.1.5 loses it, newer readers keep it.
+        let mut group = b"0:x:1000:".to_vec();
+        group.resize(4096, b'y');
+        let id = Identity::at_create("app", resolved("app", 1000, 1000), PinUser::On);
+        let err = id.with_applied_groups(&["0".into()], Some(&group)).expect_err("ambiguous");
+        assert!(err.contains("read the container's /etc/group differently"), "{err}");
     }
 }

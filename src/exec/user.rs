@@ -284,12 +284,19 @@ fn matching_groups(group: &[u8], matches: impl Fn(&GroupEntry) -> bool) -> (Vec<
 /// container. For each argument the first entry in file order whose *name*
 /// equals it, or whose gid in decimal does, and whose gid is not taken yet,
 /// gives its gid; else a decimal number counts as itself (range-checked). So a
-/// group line named `1000` with gid 0 turns gid 1000 into gid 0. The lost last
-/// line (see [`ExecUser::lost_sgid`]) is read too: newer readers keep it, and a
-/// larger set is the safer answer. Sorted (Go returns a map's keys).
-pub fn additional_groups(args: &[String], group: Option<&[u8]>) -> Result<Vec<u32>, UserError> {
+/// group line named `1000` with gid 0 turns gid 1000 into gid 0. `last` says
+/// whether the last line runc 1.1.5 can lose (see [`ExecUser::lost_sgid`]) is
+/// read, as newer readers do. Sorted and without repeats, as `uint32`s (Go
+/// returns a map's keys; `setgroups` takes 32-bit gids).
+pub fn additional_groups(
+    args: &[String],
+    group: Option<&[u8]>,
+    last: LastLine,
+) -> Result<Vec<u32>, UserError> {
     let (mut entries, lost) = group.map(group_entries).unwrap_or_default();
-    entries.extend(lost);
+    if last == LastLine::Kept {
+        entries.extend(lost);
+    }
     let named = |e: &GroupEntry, arg: &str| e.name == arg.as_bytes() || e.gid.to_string() == arg;
     let mut gids = std::collections::BTreeSet::new();
     for arg in args {
@@ -302,7 +309,19 @@ pub fn additional_groups(args: &[String], group: Option<&[u8]>) -> Result<Vec<u3
             }
         };
     }
-    Ok(gids.into_iter().map(|gid| gid as u32).collect())
+    let gids: std::collections::BTreeSet<u32> = gids.into_iter().map(|gid| gid as u32).collect();
+    Ok(gids.into_iter().collect())
+}
+
+/// Whether a group file's last line is read when it has no newline and ends
+/// exactly on one of runc 1.1.5's 4 KiB read chunks: runc 1.1.5 loses it,
+/// newer readers (moby/sys/user after v0.4.0) keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastLine {
+    /// Read as runc 1.1.5 reads it.
+    Lost,
+    /// Read as newer readers do.
+    Kept,
 }
 
 /// The Go standard library pieces the runtime's reader is made of (Go 1.19).
@@ -758,6 +777,7 @@ mod tests {
         let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
         let group: &[u8] = b"root:x:0:\n1000:x:0:\n4242:x:27:\ng1000:x:1000:\naudio:x:29:\n";
         // The runc < 1.3 remap: gid 1000 spelled "1000" names the group "1000", gid 0.
+        let additional_groups = |a: &[String], g| additional_groups(a, g, LastLine::Kept);
         assert_eq!(additional_groups(&args(&["1000", "4242"]), Some(group)), Ok(vec![0, 27]));
         assert_eq!(additional_groups(&args(&["audio", "29"]), Some(group)), Ok(vec![29]));
         assert_eq!(additional_groups(&args(&["1000"]), Some(GROUP)), Ok(vec![1000]));
@@ -770,5 +790,11 @@ mod tests {
         // A taken gid moves on to the next matching entry.
         let twice: &[u8] = b"a:x:5:\na:x:6:\n";
         assert_eq!(additional_groups(&args(&["a", "a"]), Some(twice)), Ok(vec![5, 6]));
+        // Sorted and unique after the conversion to 32 bits (found by the oracle test).
+        assert_eq!(
+            additional_groups(&args(&["a", "c"]), Some(b"a:x:-1:\nc:x:5:\n")),
+            Ok(vec![5, 4294967295])
+        );
+        assert_eq!(additional_groups(&args(&["a", "0"]), Some(b"a:x:4294967296:\n")), Ok(vec![0]));
     }
 }

@@ -71,6 +71,11 @@ fn a_stale_socket_is_replaced() {
 fn startup_logs_daemon_version_and_warns_about_an_open_daemon_socket() {
     let gate = Gate::start();
     let meta = std::fs::metadata(docker_sock()).expect("daemon socket");
+    // The version probe may still be under way when the socket answers.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gate.log_text().contains("Docker daemon reachable") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let log = gate.log_text();
     assert!(log.contains("Docker daemon reachable") && log.contains("api_version"), "{log}");
     let exposed = meta.permissions().mode() & 0o077 != 0 || meta.uid() != 0;

@@ -9,8 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use common::{
-    Container, Gate, TempDir, create_exec_direct, frames, raw_exchange, read_response, read_until,
-    start_request,
+    Container, Gate, TempDir, create_exec_on, frames, raw_exchange, read_response, read_until, start_request,
 };
 
 fn stdout_of(stream: &[u8]) -> String {
@@ -37,7 +36,8 @@ fn upgrade_then_half_close_delivers_all_output() {
     let c = Container::run("halfclose", &[]);
     // Output after stdin's EOF proves the daemon saw the half-close and that the
     // return direction stayed open for it.
-    let id = create_exec_direct(
+    let id = create_exec_on(
+        &gate.socket,
         &c.name,
         r#"{"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","cat; sleep 0.3; echo after-eof"]}"#,
     );
@@ -54,7 +54,8 @@ fn upgrade_then_half_close_delivers_all_output() {
 fn stdin_sent_with_the_request_head_is_not_lost() {
     let gate = Gate::start();
     let c = Container::run("eager", &[]);
-    let id = create_exec_direct(&c.name, r#"{"AttachStdin":true,"AttachStdout":true,"Cmd":["cat"]}"#);
+    let id =
+        create_exec_on(&gate.socket, &c.name, r#"{"AttachStdin":true,"AttachStdout":true,"Cmd":["cat"]}"#);
     let mut stream = gate.connect();
     // Request and stdin in one write: hyper reads past the head, and those bytes
     // belong to the stream.
@@ -107,7 +108,7 @@ fn a_start_without_upgrade_headers_streams_like_the_daemon_and_is_recorded() {
     let body = r#"{"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","cat; echo after-eof; exit 4"]}"#;
     let mut answers = Vec::new();
     for socket in [std::path::PathBuf::from(common::docker_sock()), gate.socket.clone()] {
-        let id = create_exec_direct(&c.name, body);
+        let id = create_exec_on(&socket, &c.name, body);
         let request = start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, false);
         let (head, stream) = without_upgrade(&socket, &request, b"typed\n");
         assert!(head.contains(" 200 ok\r\n"), "{head}");
@@ -157,7 +158,7 @@ fn an_attach_without_upgrade_headers_streams_like_the_daemon() {
 fn detached_start_without_upgrade_runs() {
     let gate = Gate::start();
     let c = Container::run("detach", &[]);
-    let id = create_exec_direct(&c.name, r#"{"Cmd":["sh","-c","echo ran > /tmp/detached"]}"#);
+    let id = create_exec_on(&gate.socket, &c.name, r#"{"Cmd":["sh","-c","echo ran > /tmp/detached"]}"#);
     let mut stream = gate.connect();
     stream.write_all(&start_request("/v1.41", &id, r#"{"detach":true}"#, false)).expect("write");
     let (head, _) = read_response(&mut stream);
@@ -177,7 +178,7 @@ fn detached_start_without_upgrade_runs() {
 fn each_request_on_a_keep_alive_connection_is_classified() {
     let gate = Gate::start();
     let c = Container::run("keepalive", &[]);
-    let id = create_exec_direct(&c.name, r#"{"AttachStdout":true,"Cmd":["echo","third"]}"#);
+    let id = create_exec_on(&gate.socket, &c.name, r#"{"AttachStdout":true,"Cmd":["echo","third"]}"#);
     let mut stream = gate.connect();
     // Two pipelined pings in one write, then an exec start on the same connection.
     stream

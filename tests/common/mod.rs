@@ -369,7 +369,12 @@ pub fn frames(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
 
 /// Creates an exec directly on the daemon with `body` and returns its id.
 pub fn create_exec_direct(container: &str, body: &str) -> String {
-    let mut stream = UnixStream::connect(docker_sock()).expect("daemon");
+    create_exec_on(Path::new(docker_sock()), container, body)
+}
+
+/// Creates an exec through `socket` (execgate's or the daemon's) and returns its id.
+pub fn create_exec_on(socket: &Path, container: &str, body: &str) -> String {
+    let mut stream = UnixStream::connect(socket).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let request = format!(
         "POST /v1.41/containers/{container}/exec HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

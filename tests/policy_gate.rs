@@ -387,10 +387,9 @@ fn execs_created_behind_execgates_back_are_judged_at_start() {
 
 // Regression (the swap race): `app` remapped to uid 0 between execgate's
 // judgement and the daemon's lookup ran as root. Pinned, it runs as judged.
-#[test]
-fn a_user_remapped_between_create_and_start_runs_as_judged() {
-    let gate = Gate::start();
-    let c = Container::run("remap", &[]);
+/// Creates `id -u` as `app` through `gate`, then, behind execgate's back,
+/// makes `app` uid 0 in the container's passwd; returns the exec id.
+fn create_then_remap_app_to_root(gate: &Gate, c: &Container) -> String {
     let (head, answer) = request(
         &gate.socket,
         &post_json(
@@ -401,6 +400,14 @@ fn a_user_remapped_between_create_and_start_runs_as_judged() {
     assert_eq!(status(&head), 201, "{head}");
     let id = created_id(&answer);
     c.as_root("sed -i 's/^app:x:1000:1000/app:x:0:0/' /etc/passwd");
+    id
+}
+
+#[test]
+fn a_user_remapped_between_create_and_start_runs_as_judged() {
+    let gate = Gate::start();
+    let c = Container::run("remap", &[]);
+    let id = create_then_remap_app_to_root(&gate, &c);
     starts_and_prints(&gate.socket, &id, "1000\n");
     assert_eq!(inspect_exec(&id)["ProcessConfig"]["user"], "1000:1000");
 }
@@ -409,18 +416,8 @@ fn a_user_remapped_between_create_and_start_runs_as_judged() {
 fn unpinned_a_user_remapped_between_create_and_start_is_judged_again() {
     let gate = Gate::start_with(std::path::Path::new(common::docker_sock()), &["--pin-user", "off"]);
     let c = Container::run("remap", &[]);
-    let (head, answer) = request(
-        &gate.socket,
-        &post_json(
-            &format!("/v1.41/containers/{}/exec", c.name),
-            r#"{"AttachStdout":true,"User":"app","Cmd":["id","-u"]}"#,
-        ),
-    );
-    assert_eq!(status(&head), 201, "{head}");
-    let id = created_id(&answer);
-    // Behind execgate's back, `app` becomes uid 0. The daemon resolves users at
-    // start, so execgate must too.
-    c.as_root("sed -i 's/^app:x:1000:1000/app:x:0:0/' /etc/passwd");
+    // Unpinned, the daemon resolves the name at start, so execgate must too.
+    let id = create_then_remap_app_to_root(&gate, &c);
     let start = start_request("/v1.41", &id, "{}", true);
     let (head, answer) = request(&gate.socket, &start);
     assert_eq!(status(&head), 403, "{head}");

@@ -19,6 +19,7 @@ fn config(dir: &std::path::Path) -> LogConfig {
         anchor_file: dir.join("anchors.jsonl"),
         anchor_interval: Duration::from_secs(3600),
         syslog: false,
+        syslog_socket: "/dev/log".into(),
     }
 }
 

@@ -158,6 +158,10 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_NO_SYSLOG")]
     no_syslog: bool,
 
+    /// The syslog socket anchors are sent to.
+    #[arg(long, env = "EXECGATE_SYSLOG_SOCKET", default_value = "/dev/log")]
+    syslog_socket: PathBuf,
+
     /// What session recordings keep: all streams, output only (no stdin), or nothing.
     #[arg(long, env = "EXECGATE_RECORD", value_enum, default_value = "all")]
     record: RecordMode,
@@ -166,9 +170,15 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_RECORD_MAX_BYTES", default_value = "67108864")]
     record_max_bytes: u64,
 
-    /// Env names whose values are redacted in records (case-insensitive substrings; repeatable).
+    /// More env names whose values are redacted in records, besides the
+    /// defaults (case-insensitive substrings; repeatable, or comma-separated).
     #[arg(long = "redact-env", env = "EXECGATE_REDACT_ENV", value_delimiter = ',')]
     redact_env: Vec<String>,
+
+    /// Do not redact the default env names (PASSWORD, PASSWD, TOKEN, SECRET,
+    /// KEY, CREDENTIAL); only those given with --redact-env.
+    #[arg(long, env = "EXECGATE_NO_DEFAULT_REDACT")]
+    no_default_redact: bool,
 
     /// Runtime worker threads; 0 runs everything on one thread (lowest latency).
     #[arg(long, env = "EXECGATE_WORKERS", default_value = "0")]
@@ -183,6 +193,12 @@ fn parse_mode(text: &str) -> Result<u32, String> {
         return Err(format!("socket mode {text:?} has bits beyond 0777"));
     }
     Ok(mode)
+}
+
+/// The env names to redact: the defaults (unless dropped), then those added.
+fn redact_list(no_defaults: bool, added: Vec<String>) -> Vec<String> {
+    let defaults = audit::DEFAULT_REDACT.iter().filter(|_| !no_defaults).map(|s| (*s).to_owned());
+    defaults.chain(added.into_iter().filter(|name| !name.trim().is_empty())).collect()
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -214,14 +230,11 @@ pub fn run() -> Result<ExitCode> {
                         retain: args.audit_retain,
                         anchor_interval: Duration::from_secs(args.anchor_interval.max(1)),
                         syslog: !args.no_syslog,
+                        syslog_socket: args.syslog_socket,
                     },
                     record: args.record,
                     record_cap: args.record_max_bytes,
-                    redact: if args.redact_env.is_empty() {
-                        audit::DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect()
-                    } else {
-                        args.redact_env
-                    },
+                    redact: redact_list(args.no_default_redact, args.redact_env),
                 },
             };
             let runtime = build_runtime(args.workers)?;
@@ -329,5 +342,13 @@ mod tests {
         assert_eq!(resolve_group("0").ok(), Some(0));
         assert_eq!(resolve_group("root").ok(), Some(0));
         assert!(resolve_group("no-such-group-execgate").is_err());
+    }
+
+    #[test]
+    fn redact_env_adds_to_the_defaults_unless_they_are_dropped() {
+        let list = redact_list(false, vec!["MY_PIN".into(), " ".into()]);
+        assert_eq!(list.len(), audit::DEFAULT_REDACT.len() + 1);
+        assert!(list.contains(&"PASSWORD".to_owned()) && list.contains(&"MY_PIN".to_owned()));
+        assert_eq!(redact_list(true, vec!["MY_PIN".into()]), vec!["MY_PIN".to_owned()]);
     }
 }

@@ -237,6 +237,38 @@ fn secret_looking_env_values_are_redacted() {
     assert!(!text.contains("hunter2") && !text.contains("tok123"));
 }
 
+// Regression: `--redact-env` replaced the default list, so naming one more
+// variable silently stopped redacting passwords and tokens.
+#[test]
+fn redact_env_adds_to_the_default_names() {
+    let gate =
+        Gate::start_with(std::path::Path::new(common::docker_sock()), &["--redact-env", "MY_PIN,other"]);
+    let c = Container::run("redactadd", &[]);
+    ok_stdout(&gate.run(&[
+        "exec",
+        "-e",
+        "MY_PIN=1234",
+        "-e",
+        "DB_PASSWORD=hunter2",
+        "-e",
+        "PLAIN=seen",
+        &c.name,
+        "true",
+    ]));
+    let text: String = records(&gate.audit).iter().map(|r| r.to_string()).collect();
+    assert!(text.contains("MY_PIN=[REDACTED]") && text.contains("DB_PASSWORD=[REDACTED]"), "{text}");
+    assert!(!text.contains("1234") && !text.contains("hunter2") && text.contains("PLAIN=seen"), "{text}");
+
+    // Dropping the defaults is explicit.
+    let only = Gate::start_with(
+        std::path::Path::new(common::docker_sock()),
+        &["--redact-env", "MY_PIN", "--no-default-redact"],
+    );
+    ok_stdout(&only.run(&["exec", "-e", "MY_PIN=1234", "-e", "DB_PASSWORD=hunter2", &c.name, "true"]));
+    let text: String = records(&only.audit).iter().map(|r| r.to_string()).collect();
+    assert!(text.contains("MY_PIN=[REDACTED]") && text.contains("DB_PASSWORD=hunter2"), "{text}");
+}
+
 #[test]
 fn detached_execs_get_their_exit_code_when_they_end() {
     let gate = Gate::start();

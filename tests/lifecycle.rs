@@ -3,6 +3,7 @@
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,4 +126,71 @@ fn sigterm_lets_live_sessions_finish_then_exits_zero() {
     assert!(out.status.success());
     assert_eq!(code, Some(0));
     assert!(!socket.exists(), "socket file left behind");
+}
+
+// Regression: two instances sharing one audit directory interleaved records
+// with duplicate seq numbers, and `verify` then reported tampering.
+#[test]
+fn a_second_instance_on_the_same_audit_dir_refuses_before_writing() {
+    let first = Gate::start();
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&first.audit)
+        .expect("audit dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), std::fs::read(&p).expect("read")))
+        .collect();
+    let dir = common::TempDir::new("second");
+    let stderr_path = dir.path().join("second.log");
+    let mut second = Command::new(env!("CARGO_BIN_EXE_execgate"))
+        .args(["serve", "--listen"])
+        .arg(dir.path().join("second.sock"))
+        .arg("--upstream")
+        .arg(docker_sock())
+        .arg("--audit-dir")
+        .arg(&first.audit)
+        .stderr(std::fs::File::create(&stderr_path).expect("log"))
+        .spawn()
+        .expect("second execgate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second execgate kept running on an audit directory in use");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).expect("log");
+    assert!(!status.success(), "{stderr}");
+    let owner = format!("is in use by another execgate (pid {})", first.pid());
+    assert!(stderr.contains(&owner), "{stderr}");
+    assert!(!dir.path().join("second.sock").exists(), "it must refuse before it serves");
+    for (path, bytes) in before {
+        assert_eq!(std::fs::read(&path).expect("read"), bytes, "{} changed", path.display());
+    }
+}
+
+// Regression: with no syslog socket, every anchor to syslog failed silently.
+#[test]
+fn a_missing_syslog_socket_is_reported_once_at_start() {
+    let dir = common::TempDir::new("syslog");
+    let missing = dir.path().join("no-such-log");
+    let gate =
+        Gate::start_with(Path::new(docker_sock()), &["--syslog-socket", missing.to_str().expect("path")]);
+    let log = gate.log_text();
+    assert_eq!(log.matches("no syslog socket").count(), 1, "{log}");
+
+    // With a socket there, anchors arrive on it and nothing is said.
+    let path = dir.path().join("log.sock");
+    let receiver = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    receiver.set_read_timeout(Some(std::time::Duration::from_secs(20))).expect("timeout");
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--syslog-socket", path.to_str().expect("path")]);
+    assert!(!gate.log_text().contains("no syslog socket"));
+    assert_eq!(gate.stop_and_wait(), Some(0));
+    let mut buf = [0u8; 4096];
+    let n = receiver.recv(&mut buf).expect("an anchor on the syslog socket");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("audit anchor"));
 }

@@ -18,12 +18,12 @@ const PRIORITY: u32 = 10 * 8 + 6;
 /// Where anchors go.
 pub struct Anchors {
     file: PathBuf,
-    syslog: bool,
+    syslog: Option<PathBuf>,
 }
 
 impl Anchors {
-    /// Anchors to `file`, and to syslog when `syslog`.
-    pub fn new(file: PathBuf, syslog: bool) -> Self {
+    /// Anchors to `file`, and to the syslog socket `syslog` when there is one.
+    pub fn new(file: PathBuf, syslog: Option<PathBuf>) -> Self {
         Anchors { file, syslog }
     }
 
@@ -35,11 +35,10 @@ impl Anchors {
         let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(&self.file)?;
         file.write_all(format!("{line}\n").as_bytes())?;
         file.sync_data()?;
-        if self.syslog {
+        if let Some(syslog) = &self.syslog {
             let message = format!("<{PRIORITY}>execgate[{}]: audit anchor {line}", std::process::id());
-            // journald and syslog daemons read /dev/log; without one the file anchor stands alone.
-            let sent =
-                UnixDatagram::unbound().and_then(|socket| socket.send_to(message.as_bytes(), "/dev/log"));
+            // Without a syslog daemon the file anchor stands alone (said once at start).
+            let sent = UnixDatagram::unbound().and_then(|socket| socket.send_to(message.as_bytes(), syslog));
             if let Err(err) = sent {
                 debug!(error = %err, "no syslog at /dev/log for the audit anchor");
             }

@@ -10,12 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -39,8 +41,10 @@ pub struct LogConfig {
     pub anchor_file: PathBuf,
     /// How often the head hash is anchored while records keep coming.
     pub anchor_interval: Duration,
-    /// Also anchor to syslog (`/dev/log`, read by journald).
+    /// Also anchor to syslog.
     pub syslog: bool,
+    /// The syslog socket (`/dev/log`, read by journald or a syslog daemon).
+    pub syslog_socket: PathBuf,
 }
 
 /// Why a record could not be made durable.
@@ -81,7 +85,14 @@ impl AuditLog {
             .mode(0o700)
             .create(&config.dir)
             .with_context(|| format!("failed to create audit directory {}", config.dir.display()))?;
-        let writer = Writer::resume(config)?;
+        // Before anything is written: two writers would interleave records
+        // with the same seq numbers, and `verify` would report tampering.
+        let lock = lock_dir(&config.dir)?;
+        if config.syslog {
+            warn_without_syslog(&config.syslog_socket);
+        }
+        let mut writer = Writer::resume(config)?;
+        writer.lock = Some(lock);
         let unfinished = writer.open_sessions.list();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -128,12 +139,66 @@ impl AuditLog {
     }
 }
 
+/// Name of the lock file in the audit directory.
+const LOCK_FILE: &str = ".execgate.lock";
+
+/// Takes the audit directory for this process: an exclusive `flock` on a lock
+/// file in it, which the kernel drops when the process ends, however it ends.
+/// The file holds the owner's pid, to name it to a second instance.
+fn lock_dir(dir: &Path) -> Result<Flock<File>> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("failed to open the audit directory lock {}", path.display()))?;
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut owner = String::new();
+            let _ = file.read_to_string(&mut owner);
+            let owner = owner.trim();
+            let owner = if owner.is_empty() { "another process".to_owned() } else { format!("pid {owner}") };
+            anyhow::bail!(
+                "audit directory {} is in use by another execgate ({owner}); give each instance its own --audit-dir",
+                dir.display()
+            );
+        }
+        Err((_, errno)) => {
+            return Err(anyhow::Error::new(errno))
+                .with_context(|| format!("failed to lock {}", path.display()));
+        }
+    };
+    lock.set_len(0)
+        .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()))
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(lock)
+}
+
+/// Says once, at start, that syslog anchoring has nowhere to go: each anchor
+/// would otherwise fail quietly.
+fn warn_without_syslog(socket: &Path) {
+    let is_socket = std::fs::metadata(socket).is_ok_and(|m| m.file_type().is_socket());
+    if !is_socket {
+        warn!(
+            socket = %socket.display(),
+            "no syslog socket: audit anchors go to the anchor file only (start a syslog daemon or journald, \
+             or pass --no-syslog)"
+        );
+    }
+}
+
 /// RFC 3339 UTC with microseconds.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_micros(SystemTime::now()).to_string()
 }
 
 struct Writer {
+    /// The audit directory's lock, held as long as the writer runs.
+    lock: Option<Flock<File>>,
     config: LogConfig,
     file: File,
     name: String,
@@ -151,7 +216,8 @@ struct Writer {
 impl Writer {
     /// Continues the chain of the newest file, or starts a new log.
     fn resume(config: LogConfig) -> Result<Self> {
-        let anchors = Anchors::new(config.anchor_file.clone(), config.syslog);
+        let anchors =
+            Anchors::new(config.anchor_file.clone(), config.syslog.then(|| config.syslog_socket.clone()));
         let files = chain::log_files(&config.dir)
             .with_context(|| format!("failed to list audit directory {}", config.dir.display()))?;
         let Some(last) = files.last() else {
@@ -167,6 +233,7 @@ impl Writer {
             .with_context(|| format!("failed to open audit log {}", last.display()))?;
         let size = file.metadata()?.len();
         let mut writer = Writer {
+            lock: None,
             day: today(),
             file,
             name,
@@ -197,6 +264,7 @@ impl Writer {
             .open(&path)
             .with_context(|| format!("failed to create audit log {}", path.display()))?;
         Ok(Writer {
+            lock: None,
             day: today(),
             file,
             name,
@@ -336,12 +404,15 @@ impl Writer {
             return Ok(());
         }
         let previous = self.name.clone();
-        let anchors = Anchors::new(self.config.anchor_file.clone(), self.config.syslog);
+        let anchors = Anchors::new(
+            self.config.anchor_file.clone(),
+            self.config.syslog.then(|| self.config.syslog_socket.clone()),
+        );
         let next =
             Writer::create(self.config.clone(), anchors, self.seq, self.head, self.open_sessions.clone())?;
         self.anchor("rotate");
         let (anchored_seq, last_anchor) = (self.anchored_seq, self.last_anchor);
-        *self = Writer { anchored_seq, last_anchor, ..next };
+        *self = Writer { anchored_seq, last_anchor, lock: self.lock.take(), ..next };
         self.checkpoint("rotate", None)?;
         info!(previous, file = %self.name, "audit log rotated");
         self.apply_retention();
@@ -506,6 +577,7 @@ mod tests {
             anchor_file: dir.join("anchors.jsonl"),
             anchor_interval: Duration::from_secs(3600),
             syslog: false,
+            syslog_socket: PathBuf::from("/dev/log"),
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let opened = AuditLog::open(config.clone()).expect("open");

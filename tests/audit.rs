@@ -441,3 +441,35 @@ fn a_live_recording_is_checkpointed_so_a_crash_leaves_it_covered() {
     let (ok, text) = verify(&dir, None);
     assert!(!ok && text.contains("does not match its hash"), "{text}");
 }
+
+// Regression: a refused create with an 850 KB `Cmd` wrote a 680 KB record; a
+// client could fill the audit disk with refusals.
+#[test]
+fn request_fields_in_records_are_capped_with_their_length_and_hash() {
+    use std::io::{Read, Write};
+    let gate = Gate::start();
+    let c = Container::run("capped", &[]);
+    let arg = "x".repeat(850 * 1024);
+    let body = format!(r#"{{"Cmd":["{arg}"],"User":"root"}}"#);
+    let mut stream = std::os::unix::net::UnixStream::connect(&gate.socket).expect("connect");
+    let request = format!(
+        "POST /v1.41/containers/{}/exec HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        c.name,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 403"), "{}", &answer[..answer.len().min(300)]);
+    let denial = records(&gate.audit)
+        .into_iter()
+        .find(|r| r["event"] == "exec.create" && r["decision"] == "deny")
+        .expect("the denial is recorded");
+    let size = denial.to_string().len();
+    assert!(size < 16 * 1024, "a {size}-byte record");
+    let cmd_json = serde_json::to_string(&vec![arg]).expect("json");
+    let capped = &denial["command"]["capped"];
+    assert_eq!(capped["bytes"], cmd_json.len());
+    assert_eq!(capped["sha256"], common::sha256_hex(cmd_json.as_bytes()));
+    assert!(verify(&gate.audit, None).0, "the log still verifies");
+}

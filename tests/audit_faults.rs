@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use common::{
     Container, Gate, IMAGE, TempDir, direct_docker, docker_sock, frames, ok_stdout, read_response,
@@ -114,10 +113,6 @@ fn verify_ok(dir: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     text
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -470,9 +465,9 @@ fn sigterm_past_the_grace_cuts_sessions_as_proxy_shutdown_and_anchors_the_head()
     assert_eq!(anchor["reason"], "shutdown", "{anchors}");
     assert_eq!(anchor["seq"], head["seq"], "{anchors}");
     assert_eq!(anchor["file"], file.as_str(), "{anchors}");
-    assert_eq!(anchor["hash"].as_str(), Some(sha256_hex(last.as_bytes()).as_str()), "{anchors}");
+    assert_eq!(anchor["hash"].as_str(), Some(common::sha256_hex(last.as_bytes()).as_str()), "{anchors}");
     assert!(
-        report.contains(&format!("head seq {} {}", head["seq"], sha256_hex(last.as_bytes()))),
+        report.contains(&format!("head seq {} {}", head["seq"], common::sha256_hex(last.as_bytes()))),
         "{report}"
     );
 }

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::Command;
 
 use common::{Container, Gate, IMAGE, TempDir, direct_docker, ok_stdout, unique};
@@ -227,17 +226,6 @@ fn build_without_buildkit() {
     assert_eq!(ran, "built through execgate\n");
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    child.stdin.take().expect("stdin").write_all(data).expect("write");
-    let out = child.wait_with_output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
-}
-
 #[test]
 fn a_64_mib_exec_stream_arrives_intact_both_ways() {
     const SIZE: usize = 64 * 1024 * 1024;
@@ -255,11 +243,11 @@ fn a_64_mib_exec_stream_arrives_intact_both_ways() {
     let out = gate.run(&["exec", &c.name, "cat", "/tmp/blob"]);
     assert!(out.status.success());
     assert_eq!(out.stdout.len(), SIZE);
-    assert_eq!(sha256_hex(&out.stdout), expected);
+    assert_eq!(common::sha256_hex(&out.stdout), expected);
     // In: bytes made here, hashed in the container after stdin's EOF.
     let data: Vec<u8> = (0..SIZE as u64).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let out = gate.run_stdin(&["exec", "-i", &c.name, "sha256sum"], &data);
-    assert_eq!(ok_stdout(&out).split_whitespace().next(), Some(sha256_hex(&data).as_str()));
+    assert_eq!(ok_stdout(&out).split_whitespace().next(), Some(common::sha256_hex(&data).as_str()));
 }
 
 #[test]

@@ -152,6 +152,25 @@ pub struct SessionEnd {
     pub detail: Option<String>,
 }
 
+/// Longest field derived from a request that a record keeps whole, as JSON text.
+pub const MAX_FIELD: usize = 4096;
+
+/// A request-derived `value` as a record keeps it: whole when its JSON text is
+/// at most [`MAX_FIELD`] bytes; else its length, SHA-256 and first bytes, so a
+/// refused request cannot make a record as large as itself, and whoever holds
+/// the original can still match it.
+pub fn capped(value: impl serde::Serialize) -> Value {
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    if text.len() <= MAX_FIELD {
+        return serde_json::from_str(&text).unwrap_or(Value::Null);
+    }
+    let mut end = MAX_FIELD;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    json!({ "capped": { "bytes": text.len(), "sha256": chain::hex(&chain::hash(text.as_bytes())), "head": &text[..end] } })
+}
+
 /// Copies the fields of object `facts` into object `record` (not overwriting).
 pub fn merge(record: &mut Value, facts: &Value) {
     if let (Some(record), Some(facts)) = (record.as_object_mut(), facts.as_object()) {
@@ -164,4 +183,24 @@ pub fn merge(record: &mut Value, facts: &Value) {
 /// Default location of the anchor file inside an audit directory.
 pub fn default_anchor_file(dir: &std::path::Path) -> PathBuf {
     dir.join("anchors.jsonl")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_request_fields_keep_their_length_and_hash() {
+        assert_eq!(capped(vec!["id", "-u"]), json!(["id", "-u"]));
+        let huge = vec!["x".repeat(850 * 1024)];
+        let text = serde_json::to_string(&huge).expect("json");
+        let kept = capped(&huge);
+        assert_eq!(kept["capped"]["bytes"], text.len());
+        assert_eq!(kept["capped"]["sha256"], chain::hex(&chain::hash(text.as_bytes())));
+        assert_eq!(kept["capped"]["head"].as_str().map(str::len), Some(MAX_FIELD));
+        assert!(kept.to_string().len() < 2 * MAX_FIELD);
+        // A cut never splits a character.
+        let wide = "é".repeat(3000);
+        assert!(capped(&wide)["capped"]["head"].as_str().is_some_and(|h| h.len() <= MAX_FIELD));
+    }
 }

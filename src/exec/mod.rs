@@ -332,21 +332,22 @@ impl ExecGate {
         json!({
             "exec_id": exec_id,
             "container": { "id": input.container.id, "name": input.container.name, "image": input.container.image },
-            "command": input.exec.cmd,
+            "command": audit::capped(&input.exec.cmd),
             "user": {
-                "requested": input.user.requested, "effective": input.user.resolved.spec,
-                "name": input.user.resolved.name, "uid": input.user.resolved.uid,
+                "requested": audit::capped(&input.user.requested),
+                "effective": audit::capped(&input.user.resolved.spec),
+                "name": audit::capped(&input.user.resolved.name), "uid": input.user.resolved.uid,
                 "gid": input.user.resolved.gid, "groups": input.user.resolved.groups,
-                "pinned": input.user.pinned, "forwarded": input.user.forwarded,
+                "pinned": input.user.pinned, "forwarded": audit::capped(&input.user.forwarded),
                 "applied_groups": input.user.applied_groups,
             },
             "privileged": input.exec.privileged,
             "container_privileged": input.container.privileged,
             "tty": input.exec.tty,
-            "env": self.audit.redact_env(input.exec.env.as_deref()),
-            "working_dir": input.exec.working_dir,
+            "env": audit::capped(self.audit.redact_env(input.exec.env.as_deref())),
+            "working_dir": audit::capped(&input.exec.working_dir),
             "caller": input.caller,
-            "request": { "method": input.request.method, "path": input.request.path },
+            "request": { "method": input.request.method, "path": audit::capped(&input.request.path) },
             "ignored_fields": input.request.ignored_fields,
         })
     }
@@ -364,8 +365,8 @@ impl ExecGate {
         let mut record = json!({
             "event": event,
             "decision": if decision.allowed() { "allow" } else { "deny" },
-            "reasons": decision.deny,
-            "warnings": decision.warn,
+            "reasons": audit::capped(&decision.deny),
+            "warnings": audit::capped(&decision.warn),
             "policy_hash": decision.policy_hash,
         });
         audit::merge(&mut record, &extra);
@@ -400,15 +401,15 @@ impl ExecGate {
             "event": event,
             "exec_id": exec_id,
             "decision": "deny",
-            "reasons": [err.to_string()],
-            "container": { "reference": reference },
-            "command": config.cmd,
-            "user": { "requested": config.user },
+            "reasons": audit::capped([err.to_string()]),
+            "container": { "reference": audit::capped(reference) },
+            "command": audit::capped(&config.cmd),
+            "user": { "requested": audit::capped(&config.user) },
             "privileged": config.privileged,
             "tty": config.tty,
-            "env": self.audit.redact_env(config.env.as_deref()),
+            "env": audit::capped(self.audit.redact_env(config.env.as_deref())),
             "caller": caller,
-            "request": { "method": request.method, "path": request.path },
+            "request": { "method": request.method, "path": audit::capped(&request.path) },
             "ignored_fields": request.ignored_fields,
         });
         if let Err(audit_err) = self.audit.log().append(record).await {

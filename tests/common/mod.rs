@@ -386,3 +386,9 @@ pub fn create_exec_on(socket: &Path, container: &str, body: &str) -> String {
     let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
     value["Id"].as_str().expect("Id").to_owned()
 }
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

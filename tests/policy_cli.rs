@@ -237,3 +237,36 @@ fn an_edited_policy_file_is_picked_up_without_a_signal() {
     ok_stdout(&gate.run(&["exec", &c.name, "cat", "/etc/hostname"]));
     assert!(!gate.run(&["exec", &c.name, "ls"]).status.success());
 }
+
+#[test]
+fn the_examples_directory_tests_cleanly_as_shipped() {
+    // Each example's tests look at that example's own reasons (`<file>_reasons`),
+    // not at the whole of `deny`, so they hold whatever else is loaded: all the
+    // examples at once, and the default pack with them.
+    for args in [
+        &["policy", "test", "policies/examples"][..],
+        &["policy", "test", "policies/execgate.rego", "policies/examples"],
+        &["policy", "test", "policies", "policies/examples"],
+    ] {
+        let out = execgate(args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("PASS") && !text.contains("FAIL"),
+            "{args:?}:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // And every example's own tests are among those that ran.
+    let prefixes: Vec<String> = std::fs::read_dir("policies/examples")
+        .expect("examples dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix("_test.rego").map(|p| format!("execgate.test_{p}_")))
+        .collect();
+    assert!(prefixes.len() >= 5, "{prefixes:?}");
+    let out = execgate(&["policy", "test", "policies", "policies/examples"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for prefix in &prefixes {
+        assert!(text.contains(&format!("PASS {prefix}")), "{prefix}:\n{text}");
+        assert!(!text.contains(&format!("FAIL {prefix}")), "{prefix}:\n{text}");
+    }
+}

@@ -24,14 +24,19 @@ caller_uids_who := sprintf("login uid %d (connected as uid %d, e.g. through sudo
 	input.caller.loginuid != input.caller.uid
 } else := sprintf("uid %d", [caller_uids_person])
 
-deny contains msg if {
+caller_uids_reasons contains msg if {
 	is_number(caller_uids_person)
 	not caller_uids_person in caller_uids_allowed
 	msg := sprintf("exec by %s is not allowed: ask an administrator to add uid %d to caller_uids_allowed in caller_uids.rego", [caller_uids_who, caller_uids_person])
 }
 
 # Fail closed when the caller cannot be identified at all.
-deny contains msg if {
+caller_uids_reasons contains msg if {
 	not is_number(caller_uids_person)
 	msg := "the calling user could not be identified, so exec is not allowed: connect through execgate's Unix socket"
 }
+
+# This file's reasons, as reasons of the decision. They are collected under a
+# name of their own first so that caller_uids_test.rego can check them alone,
+# whatever other policies are loaded alongside.
+deny contains msg if some msg in caller_uids_reasons

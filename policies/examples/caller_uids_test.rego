@@ -1,5 +1,11 @@
 # Tests of caller_uids.rego:
 #   execgate policy test policies/examples/caller_uids.rego policies/examples/caller_uids_test.rego
+#
+# Whether an input is allowed, and how many reasons it gets, is checked on
+# caller_uids_reasons (this file's own reasons), not on the whole of deny: other
+# policies loaded alongside (the default pack, the other examples) may refuse
+# the same input for reasons of their own. That a reason reaches the decision is
+# checked on deny itself (`some msg in deny`).
 package execgate
 
 import rego.v1
@@ -18,7 +24,7 @@ caller_uids_base := {
 caller_uids_as(uid, loginuid) := object.union(caller_uids_base, {"caller": object.union(caller_uids_base.caller, {"uid": uid, "gid": uid, "loginuid": loginuid})})
 
 test_caller_uids_listed_person_is_allowed if {
-	count(deny) == 0 with input as caller_uids_as(1000, 1000)
+	count(caller_uids_reasons) == 0 with input as caller_uids_as(1000, 1000)
 }
 
 test_caller_uids_unlisted_person_is_denied if {
@@ -33,16 +39,16 @@ test_caller_uids_sudo_keeps_the_person if {
 }
 
 test_caller_uids_sudo_by_listed_person_is_allowed if {
-	count(deny) == 0 with input as caller_uids_as(0, 1000)
+	count(caller_uids_reasons) == 0 with input as caller_uids_as(0, 1000)
 }
 
 test_caller_uids_login_uid_wins_over_listed_uid if {
 	# A listed uid whose login session belongs to someone unlisted is denied.
-	count(deny) == 1 with input as caller_uids_as(1000, 1002)
+	count(caller_uids_reasons) == 1 with input as caller_uids_as(1000, 1002)
 }
 
 test_caller_uids_no_login_uid_falls_back_to_uid if {
-	count(deny) == 0 with input as caller_uids_as(0, null)
+	count(caller_uids_reasons) == 0 with input as caller_uids_as(0, null)
 	some msg in deny with input as caller_uids_as(999, null)
 	contains(msg, "exec by uid 999 is not allowed")
 }

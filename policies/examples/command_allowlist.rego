@@ -47,13 +47,18 @@ command_allowlist_program := name if {
 
 # No command (Cmd null or []): the daemon would refuse it anyway, and nothing
 # here can be checked.
-deny contains msg if {
+command_allowlist_reasons contains msg if {
 	not command_allowlist_program
 	msg := sprintf("an exec must name a command, and only these are allowed here: %s (see command_allowlist.rego)", [concat(", ", sort(command_allowlist_allowed))])
 }
 
-deny contains msg if {
+command_allowlist_reasons contains msg if {
 	name := command_allowlist_program
 	not name in command_allowlist_allowed
 	msg := sprintf("command %q is not on the exec allow-list: use one of %s, or ask an administrator to extend command_allowlist.rego", [name, concat(", ", sort(command_allowlist_allowed))])
 }
+
+# This file's reasons, as reasons of the decision. They are collected under a
+# name of their own first so that command_allowlist_test.rego can check them
+# alone, whatever other policies are loaded alongside.
+deny contains msg if some msg in command_allowlist_reasons

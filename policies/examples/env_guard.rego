@@ -24,14 +24,19 @@ env_guard_names contains name if {
 	name := split(entry, "=")[0]
 }
 
-deny contains msg if {
+env_guard_reasons contains msg if {
 	some name in env_guard_names
 	startswith(name, env_guard_prefix)
 	msg := sprintf("environment variable %s is not allowed in an exec (it changes what the dynamic loader runs): drop the -e %s option", [name, name])
 }
 
-deny contains msg if {
+env_guard_reasons contains msg if {
 	input.action == "start"
 	input.exec_seen == false
 	msg := "this exec was created directly on the Docker daemon, not through execgate, so its environment cannot be checked: create the exec through execgate (DOCKER_HOST=unix:///run/execgate.sock) and start it there"
 }
+
+# This file's reasons, as reasons of the decision. They are collected under a
+# name of their own first so that env_guard_test.rego can check them alone,
+# whatever other policies are loaded alongside.
+deny contains msg if some msg in env_guard_reasons

@@ -1,5 +1,11 @@
 # Tests of label_deny.rego:
 #   execgate policy test policies/examples/label_deny.rego policies/examples/label_deny_test.rego
+#
+# Whether an input is allowed, and how many reasons it gets, is checked on
+# label_deny_reasons (this file's own reasons), not on the whole of deny: other
+# policies loaded alongside (the default pack, the other examples) may refuse
+# the same input for reasons of their own. That a reason reaches the decision is
+# checked on deny itself (`some msg in deny`).
 package execgate
 
 import rego.v1
@@ -18,7 +24,7 @@ label_deny_base := {
 label_deny_with_labels(labels) := object.union(label_deny_base, {"container": object.union(label_deny_base.container, {"labels": labels})})
 
 test_label_deny_unlabelled_container_is_allowed if {
-	count(deny) == 0 with input as label_deny_base
+	count(label_deny_reasons) == 0 with input as label_deny_base
 }
 
 test_label_deny_labelled_container_is_denied if {
@@ -28,15 +34,15 @@ test_label_deny_labelled_container_is_denied if {
 }
 
 test_label_deny_other_values_are_allowed if {
-	count(deny) == 0 with input as label_deny_with_labels({"execgate.exec": "allow"})
-	count(deny) == 0 with input as label_deny_with_labels({"execgate.exec": "Deny-not"})
+	count(label_deny_reasons) == 0 with input as label_deny_with_labels({"execgate.exec": "allow"})
+	count(label_deny_reasons) == 0 with input as label_deny_with_labels({"execgate.exec": "Deny-not"})
 }
 
 test_label_deny_other_keys_are_allowed if {
-	count(deny) == 0 with input as label_deny_with_labels({"exec": "deny", "execgate.exec.note": "deny"})
+	count(label_deny_reasons) == 0 with input as label_deny_with_labels({"exec": "deny", "execgate.exec.note": "deny"})
 }
 
 test_label_deny_applies_at_start if {
 	inp := object.union(label_deny_with_labels({"execgate.exec": "deny"}), {"action": "start", "exec_seen": false, "start": {"Detach": false, "Tty": false}})
-	count(deny) == 1 with input as inp
+	count(label_deny_reasons) == 1 with input as inp
 }

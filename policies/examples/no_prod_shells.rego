@@ -58,7 +58,7 @@ no_prod_shells_interactive if input.exec.AttachStdin == true
 
 no_prod_shells_interactive if input.start.Tty == true
 
-deny contains msg if {
+no_prod_shells_reasons contains msg if {
 	no_prod_shells_is_prod
 	no_prod_shells_interactive
 	shell := no_prod_shells_shell
@@ -67,7 +67,7 @@ deny contains msg if {
 
 # An exec created directly on the daemon reports no AttachStdin, so whether an
 # attached start of a shell is interactive cannot be told: refuse it.
-deny contains msg if {
+no_prod_shells_reasons contains msg if {
 	no_prod_shells_is_prod
 	input.action == "start"
 	input.exec_seen == false
@@ -75,3 +75,8 @@ deny contains msg if {
 	shell := no_prod_shells_shell
 	msg := sprintf("no interactive shells in production: exec of %q in container %s was not created through execgate, so whether it is interactive is unknown: create it through execgate and run the specific command without -it", [shell, input.container.name])
 }
+
+# This file's reasons, as reasons of the decision. They are collected under a
+# name of their own first so that no_prod_shells_test.rego can check them alone,
+# whatever other policies are loaded alongside.
+deny contains msg if some msg in no_prod_shells_reasons

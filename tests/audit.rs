@@ -8,31 +8,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Container, Gate, TempDir, direct_docker, docker_sock, ok_stdout};
+use common::{Container, Gate, TempDir, audit_records as records, direct_docker, docker_sock, ok_stdout};
 use serde_json::Value;
 
 fn execgate(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_execgate")).args(args).output().expect("run execgate")
-}
-
-/// Every record of the audit dir, in order.
-fn records(dir: &Path) -> Vec<Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("audit dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .expect("log")
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("json"))
-                .collect::<Vec<Value>>()
-        })
-        .collect()
 }
 
 /// Waits for the `exec.end` of the exec whose command contains `marker`.

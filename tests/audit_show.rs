@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{Container, Gate, create_exec_direct, ok_stdout, read_response, start_request};
-use serde_json::Value;
+use common::{
+    Container, Gate, audit_records as records, create_exec_direct, ok_stdout, read_response, start_request,
+};
 
 fn show(dir: &Path, exec: Option<&str>) -> Output {
     let mut args = vec!["audit", "show", dir.to_str().expect("utf8")];
@@ -26,25 +27,6 @@ fn shown(dir: &Path, exec: Option<&str>) -> String {
     let out = show(dir, exec);
     assert!(out.status.success(), "audit show {exec:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("audit show prints UTF-8")
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("audit dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("audit-")))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .expect("log")
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("json"))
-                .collect::<Vec<Value>>()
-        })
-        .collect()
 }
 
 /// The exec id of the started exec whose command contains `marker`, once its

@@ -108,6 +108,18 @@ struct RequestInfo<'a> {
     ignored_fields: Ignored,
 }
 
+impl<'a> RequestInfo<'a> {
+    /// The request as received, before execgate rewrites its path.
+    fn new(parts: &hyper::http::request::Parts, prefix: &'a Prefix, ignored_fields: Ignored) -> Self {
+        RequestInfo {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            api_version: prefix.version.as_deref(),
+            ignored_fields,
+        }
+    }
+}
+
 /// Where the container's `/etc/passwd` and `/etc/group` are read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum UserLookup {
@@ -164,13 +176,7 @@ impl ExecGate {
         let bytes = body::read(&parts.headers, body, "exec create").await?;
         let Decoded { value: config, ignored } = ExecConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
-        let path = parts.uri.path().to_owned();
-        let request_info = RequestInfo {
-            method: parts.method.as_str().to_owned(),
-            path,
-            api_version: prefix.version.as_deref(),
-            ignored_fields: ignored,
-        };
+        let request_info = RequestInfo::new(&parts, prefix, ignored);
         let context = async {
             let container = context::container(daemon, reference).await?;
             require_running(&container)?;
@@ -246,13 +252,7 @@ impl ExecGate {
         let bytes = body::read(&parts.headers, body, "exec start").await?;
         let Decoded { value: start, ignored } = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
-        let path = parts.uri.path().to_owned();
-        let request_info = RequestInfo {
-            method: parts.method.as_str().to_owned(),
-            path,
-            api_version: prefix.version.as_deref(),
-            ignored_fields: ignored,
-        };
+        let request_info = RequestInfo::new(&parts, prefix, ignored);
         let judged = self.recall(exec_id);
         let context = async {
             let inspect = context::exec(daemon, exec_id).await?;

@@ -8,30 +8,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Container, Gate, TempDir, audit_records as records, direct_docker, docker_sock, ok_stdout};
+use common::{
+    Container, Gate, TempDir, audit_records as records, direct_docker, docker_sock, exec_end_of as end_of,
+    ok_stdout,
+};
 use serde_json::Value;
 
 fn execgate(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_execgate")).args(args).output().expect("run execgate")
-}
-
-/// Waits for the `exec.end` of the exec whose command contains `marker`.
-fn end_of(dir: &Path, marker: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let all = records(dir);
-        let id = all
-            .iter()
-            .find(|r| r["event"] == "exec.start" && r["command"].to_string().contains(marker))
-            .and_then(|r| r["exec_id"].as_str().map(str::to_owned));
-        if let Some(end) = id
-            .and_then(|id| all.into_iter().find(|r| r["event"] == "exec.end" && r["exec_id"] == id.as_str()))
-        {
-            return end;
-        }
-        assert!(Instant::now() < deadline, "no exec.end for {marker:?} in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn verify(dir: &Path, anchor: Option<&Path>) -> (bool, String) {

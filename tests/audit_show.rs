@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
     Container, Gate, audit_records as records, create_exec_direct, ok_stdout, read_response, start_request,
@@ -32,21 +32,7 @@ fn shown(dir: &Path, exec: Option<&str>) -> String {
 /// The exec id of the started exec whose command contains `marker`, once its
 /// `exec.end` is written.
 fn ended(dir: &Path, marker: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let all = records(dir);
-        let id = all
-            .iter()
-            .find(|r| r["event"] == "exec.start" && r["command"].to_string().contains(marker))
-            .and_then(|r| r["exec_id"].as_str().map(str::to_owned));
-        if let Some(id) = id
-            && all.iter().any(|r| r["event"] == "exec.end" && r["exec_id"] == id.as_str())
-        {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "no exec.end for {marker:?} in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::exec_end_of(dir, marker)["exec_id"].as_str().expect("exec id").to_owned()
 }
 
 /// Control characters other than line breaks (C0, DEL, C1) in `text`.

@@ -412,3 +412,23 @@ pub fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// Waits (up to 20 s) for the `exec.end` record of the exec whose command
+/// contains `marker`, in the audit directory `dir`.
+pub fn exec_end_of(dir: &Path, marker: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let all = audit_records(dir);
+        let id = all
+            .iter()
+            .find(|r| r["event"] == "exec.start" && r["command"].to_string().contains(marker))
+            .and_then(|r| r["exec_id"].as_str().map(str::to_owned));
+        if let Some(end) = id
+            .and_then(|id| all.into_iter().find(|r| r["event"] == "exec.end" && r["exec_id"] == id.as_str()))
+        {
+            return end;
+        }
+        assert!(Instant::now() < deadline, "no exec.end for {marker:?} in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -253,7 +253,11 @@ pub fn run() -> Result<ExitCode> {
                         "ok: {} records in {} files, {} recording hashes, {} anchors; head seq {} {}",
                         r.records, r.files, r.recordings, r.anchors, r.head_seq, r.head
                     );
-                    Ok(ExitCode::SUCCESS)
+                    for u in &r.unrecorded {
+                        println!("UNRECORDED exec {} started at {}: {}", u.exec_id, u.place, u.reason);
+                    }
+                    // The chain is intact, but not every session is on record.
+                    Ok(if r.unrecorded.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
                 }
                 Err(broken) => {
                     println!("BROKEN at {}: {}", broken.place, broken.reason);

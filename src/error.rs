@@ -34,6 +34,13 @@ pub enum ProxyError {
     /// Policy (or a failure on the way to it) refused an exec.
     #[error("exec denied: {}", .0.join("; "))]
     Denied(Vec<String>),
+    /// The request conflicts with the state of what it names (an exec that
+    /// already ran).
+    #[error("{0}")]
+    Conflict(String),
+    /// An allowed exec session cannot be recorded, so it does not start.
+    #[error("exec refused: {0}")]
+    RecordingUnavailable(String),
     /// The audit log cannot take the record an allowed exec needs.
     #[error("audit log unavailable: {0}")]
     AuditUnavailable(String),
@@ -67,7 +74,10 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
-            ProxyError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Conflict(_) => StatusCode::CONFLICT,
+            ProxyError::RecordingUnavailable(_) | ProxyError::AuditUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Daemon { status, .. } => *status,
         }
     }

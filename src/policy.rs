@@ -23,6 +23,11 @@ const DENY_RULE: &str = "data.execgate.deny";
 const WARN_RULE: &str = "data.execgate.warn";
 /// Longest a single evaluation may run.
 const EVAL_LIMIT: Duration = Duration::from_millis(250);
+/// A reload loads the policy files only once two reads this far apart agree:
+/// a file rewritten in place is read whole, not half-written.
+const SETTLE: Duration = Duration::from_millis(300);
+/// Reads a reload makes before it gives up on files that keep changing.
+const SETTLE_READS: usize = 10;
 
 /// The default pack in `policies/`, compiled into the binary.
 const BUILTIN: &[(&str, &str)] = &[
@@ -31,7 +36,7 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 /// One Rego module or data document of a policy set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Source {
     name: String,
     text: String,
@@ -180,7 +185,11 @@ fn is_test(name: &str) -> bool {
 
 /// Runs every `test_*` rule of `paths` (or of the built-in pack), test files included.
 pub fn run_tests(paths: &[PathBuf]) -> Result<Vec<TestOutcome>> {
-    let sources = collect(paths)?;
+    tests_of(collect(paths)?)
+}
+
+/// Compiles `sources`, test files included, and runs their `test_*` rules.
+fn tests_of(sources: Vec<Source>) -> Result<Vec<TestOutcome>> {
     let mut tests = BTreeSet::new();
     for source in sources.iter().filter(|s| s.name.ends_with(".rego")) {
         let package =
@@ -203,6 +212,62 @@ pub fn run_tests(paths: &[PathBuf]) -> Result<Vec<TestOutcome>> {
         outcomes.push(TestOutcome { name, passed, detail });
     }
     Ok(outcomes)
+}
+
+/// Compiles the set of `sources` to serve (test files left out) and, when the
+/// sources hold tests, requires every one to pass: a policy set whose own
+/// tests fail is not what its author meant to deploy.
+fn checked(sources: Vec<Source>) -> Result<PolicySet, ReloadError> {
+    let has_tests = sources.iter().any(|s| is_test(&s.name));
+    let set = PolicySet::compile(sources.iter().filter(|s| !is_test(&s.name)).cloned().collect())
+        .map_err(ReloadError::Failed)?;
+    if has_tests {
+        let outcomes = tests_of(sources).map_err(ReloadError::Failed)?;
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter(|o| !o.passed)
+            .map(|o| format!("{}: {}", o.name, o.detail.as_deref().unwrap_or("failed")))
+            .collect();
+        if !failed.is_empty() {
+            return Err(ReloadError::Rejected(format!(
+                "{} of {} policy tests failed: {}",
+                failed.len(),
+                outcomes.len(),
+                failed.join("; ")
+            )));
+        }
+    }
+    Ok(set)
+}
+
+/// Reads the sources of `paths` until two reads [`SETTLE`] apart agree.
+fn read_settled(paths: &[PathBuf]) -> Result<Vec<Source>, ReloadError> {
+    let mut last = collect(paths).map_err(ReloadError::Failed)?;
+    for _ in 1..SETTLE_READS {
+        std::thread::sleep(SETTLE);
+        let now = collect(paths).map_err(ReloadError::Failed)?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Err(ReloadError::Rejected(format!(
+        "the policy files were still changing after {} reads {SETTLE:?} apart; write new policies beside \
+         the old ones and rename them into place",
+        SETTLE_READS
+    )))
+}
+
+/// Why a reload left the last good policy set in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The files could not be read or compiled.
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+    /// The set compiled, but is not one to deploy: its tests fail, or its
+    /// files kept changing.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 fn package_of(text: &str) -> Option<String> {
@@ -304,9 +369,10 @@ pub struct Policies {
 }
 
 impl Policies {
-    /// Loads the set from `paths` (empty: built-in pack).
+    /// Loads the set from `paths` (empty: built-in pack); its tests, if it
+    /// has any, must pass.
     pub fn load(paths: Vec<PathBuf>) -> Result<Self> {
-        let set = PolicySet::load(&paths)?;
+        let set = checked(collect(&paths)?)?;
         Ok(Policies { paths, current: RwLock::new(Arc::new(set)) })
     }
 
@@ -334,10 +400,11 @@ impl Policies {
         )
     }
 
-    /// Compiles the set again and swaps it in. On failure the last good set
-    /// stays in force and the error is returned.
-    pub fn reload(&self) -> Result<Arc<PolicySet>> {
-        let set = Arc::new(PolicySet::load(&self.paths)?);
+    /// Reads the files once they have settled, compiles them, runs their
+    /// tests and swaps the set in. Otherwise the last good set stays in force
+    /// and the error says why. Blocks for at least [`SETTLE`].
+    pub fn reload(&self) -> Result<Arc<PolicySet>, ReloadError> {
+        let set = Arc::new(checked(read_settled(&self.paths)?)?);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = set.clone();
         Ok(set)
     }

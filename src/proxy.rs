@@ -22,7 +22,7 @@ use crate::exec::context::{self, CallerInfo};
 use crate::exec::{ExecGate, Judged, StartPlan, body::check_framing};
 use crate::listener::Caller;
 use crate::route::{self, Prefix, Route};
-use crate::tunnel::{self, Ending, Transfer};
+use crate::tunnel::{self, Ending};
 use crate::upstream::{Control, Pinned, Upstream};
 
 /// Largest exec create answer execgate reads to learn the new exec's id.
@@ -338,15 +338,22 @@ impl Proxy {
                     Ok(client) => client,
                     Err(_) => {
                         debug!("client left before the stream began");
-                        return Ok(Transfer { to_daemon: 0, to_client: 0, ending: Ending::ClientGone });
+                        return Ok(Ending::ClientGone);
                     }
                 };
                 let daemon = daemon_upgrade.await.map_err(std::io::Error::other)?;
                 tunnel::bridge((client.stream, client.pending), daemon, taps).await
             };
+            // A recording that fails mid-session cuts it: what crossed from
+            // then on would not be in the trail.
+            let recording_failed = match plan.as_ref().and_then(|p| p.session.as_ref()) {
+                Some(session) => session.failed(),
+                None => CancellationToken::new(),
+            };
             let outcome = tokio::select! {
-                outcome = bridged => Some(outcome),
-                () = watcher.cut.cancelled() => None,
+                outcome = bridged => Outcome::Bridged(outcome),
+                () = watcher.cut.cancelled() => Outcome::Cut,
+                () = recording_failed.cancelled() => Outcome::RecordingFailed,
             };
             match plan {
                 Some(plan) => watcher.end_session(plan, outcome).await,
@@ -371,6 +378,17 @@ impl Proxy {
     }
 }
 
+/// How a bridged session's task ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The bridge ran to its end.
+    Bridged(std::io::Result<Ending>),
+    /// execgate's grace period for stopping ran out.
+    Cut,
+    /// The session's recording failed, and execgate cut it.
+    RecordingFailed,
+}
+
 /// What a session task needs once its request handler has returned.
 struct Watcher {
     upstream: Upstream,
@@ -381,21 +399,27 @@ struct Watcher {
 
 impl Watcher {
     /// Classifies how a bridged session ended and records it.
-    async fn end_session(&self, plan: StartPlan, outcome: Option<std::io::Result<Transfer>>) {
+    async fn end_session(&self, plan: StartPlan, outcome: Outcome) {
         let inspect = context::exec(&Control::pooled(&self.upstream), &plan.exec_id).await;
         let running = inspect.as_ref().is_ok_and(|i| i.running);
         let (reason, detail) = match (&outcome, &inspect) {
-            (None, _) => (EndReason::ProxyShutdown, None),
-            (Some(Err(err)), _) => (EndReason::DaemonError, Some(err.to_string())),
-            (Some(Ok(t)), _) if t.ending == Ending::DaemonGone => (EndReason::DaemonError, None),
-            (Some(Ok(_)), Err(err)) => (EndReason::DaemonError, Some(err.to_string())),
-            (Some(Ok(t)), Ok(_)) if t.ending == Ending::ClientGone => (EndReason::ClientHangup, None),
+            (Outcome::Cut, _) => (EndReason::ProxyShutdown, None),
+            (Outcome::RecordingFailed, _) => (
+                EndReason::RecordingFailed,
+                running.then(|| "the process was still running when execgate cut its stream".to_owned()),
+            ),
+            (Outcome::Bridged(Err(err)), _) => (EndReason::DaemonError, Some(err.to_string())),
+            (Outcome::Bridged(Ok(Ending::DaemonGone)), _) => (EndReason::DaemonError, None),
+            (Outcome::Bridged(Ok(_)), Err(err)) => (EndReason::DaemonError, Some(err.to_string())),
+            (Outcome::Bridged(Ok(Ending::ClientGone)), Ok(_)) => (EndReason::ClientHangup, None),
             // The daemon closed the stream while the process runs on: detach keys.
-            (Some(Ok(_)), Ok(_)) if running => (EndReason::Detached, None),
-            (Some(Ok(_)), Ok(_)) => (EndReason::Exited, None),
+            (Outcome::Bridged(Ok(_)), Ok(_)) if running => (EndReason::Detached, None),
+            (Outcome::Bridged(Ok(_)), Ok(_)) => (EndReason::Exited, None),
         };
         let exit_code = match (&inspect, reason) {
             (Ok(i), _) if !i.running => i.exit_code,
+            // A session cut for its recording is ended now: the process may
+            // run on for long, and the trail must say at once what happened.
             (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(&plan.exec_id).await,
             _ => None,
         };
@@ -429,7 +453,11 @@ impl Watcher {
         // Only a session that streamed through execgate has bytes to count.
         let (recording, counts) = match plan.session.take() {
             Some(session) => session.finish().await,
-            None => (None, Counts::default()),
+            None => (Ok(None), Counts::default()),
+        };
+        let (recording, recording_error) = match recording {
+            Ok(summary) => (summary, None),
+            Err(reason) => (None, Some(reason)),
         };
         let end = SessionEnd {
             reason,
@@ -438,6 +466,7 @@ impl Watcher {
             counts,
             output_captured,
             recording,
+            recording_error,
             detail,
         };
         self.audit.exec_end(&plan.facts, end).await;

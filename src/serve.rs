@@ -24,7 +24,7 @@ use crate::audit::{Audit, AuditConfig};
 use crate::body::Body;
 use crate::exec::{ExecGate, UserRules};
 use crate::listener::{Caller, Listener};
-use crate::policy::Policies;
+use crate::policy::{Policies, ReloadError};
 use crate::proxy::{Connection, Hijacked, Lifecycle, Proxy};
 use crate::upstream::Upstream;
 
@@ -169,9 +169,8 @@ async fn watch_policy(policies: Arc<Policies>, audit: Audit) {
 async fn reload(policies: &Arc<Policies>, audit: &Audit) {
     let reloading = policies.clone();
     let outcome = match tokio::task::spawn_blocking(move || reloading.reload()).await {
-        Ok(Ok(set)) => Ok(set),
-        Ok(Err(err)) => Err(format!("{err:#}")),
-        Err(err) => Err(err.to_string()),
+        Ok(outcome) => outcome,
+        Err(err) => Err(ReloadError::Failed(err.into())),
     };
     let in_force = policies.current();
     let record = match &outcome {
@@ -180,9 +179,13 @@ async fn reload(policies: &Arc<Policies>, audit: &Audit) {
             json!({ "event": "policy.reload", "result": "loaded", "policy_hash": set.hash(), "files": set.names() })
         }
         Err(err) => {
-            warn!(error = %err, "policy reload failed; keeping the previous policy");
+            let result = match err {
+                ReloadError::Failed(_) => "failed",
+                ReloadError::Rejected(_) => "rejected",
+            };
+            warn!(error = %err, result, "policy reload failed; keeping the previous policy");
             json!({
-                "event": "policy.reload", "result": "failed", "error": err,
+                "event": "policy.reload", "result": result, "error": err.to_string(),
                 "policy_hash": in_force.hash(), "files": in_force.names(),
             })
         }

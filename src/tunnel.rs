@@ -21,6 +21,10 @@ use crate::audit::recording::Tap;
 
 /// Read size of each pump: large enough that a bulk stream costs few syscalls.
 const CHUNK: usize = 64 * 1024;
+/// How long the client may take to close its side once the daemon has closed
+/// the stream (the process ended, or detached). A client that never does would
+/// otherwise hold both sockets, and the session's end record, indefinitely.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How a bridged session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,17 +37,6 @@ pub enum Ending {
     DaemonGone,
 }
 
-/// What one bridged session carried, and how it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transfer {
-    /// Client → daemon (stdin).
-    pub to_daemon: u64,
-    /// Daemon → client (output).
-    pub to_client: u64,
-    /// How it ended.
-    pub ending: Ending,
-}
-
 /// A pump failure, by the side whose socket failed.
 #[derive(Debug)]
 enum PumpError {
@@ -51,14 +44,15 @@ enum PumpError {
     Write(io::Error),
 }
 
-/// Runs the bridge until both directions have ended. `client` is the client's
+/// Runs the bridge until both directions have ended (or the daemon's has,
+/// and the client's [`LINGER`] is over); returns how it ended. `client` is the client's
 /// socket with the bytes already read from it; `taps` (client→daemon,
 /// daemon→client) see every byte before it is forwarded.
 pub async fn bridge(
     client: (UnixStream, Bytes),
     daemon: Upgraded,
     taps: Option<(Tap, Tap)>,
-) -> io::Result<Transfer> {
+) -> io::Result<Ending> {
     let (client, client_pending) = client;
     let (daemon, daemon_pending) = into_stream(daemon)?;
     let (mut client_read, client_write) = client.into_split();
@@ -78,20 +72,31 @@ pub async fn bridge(
         output_done.store(true, Ordering::Relaxed);
         result
     };
-    let ((up, client_vanished), down) = tokio::join!(up, down);
+    let (mut up, mut down) = (std::pin::pin!(up), std::pin::pin!(down));
+    // The session is over once the daemon has closed its side: output is
+    // flushed and the client's write half shut by then, and only a client that
+    // still holds stdin open is waited for, briefly.
+    let ((up, client_vanished), down) = tokio::select! {
+        up = &mut up => (up, down.await),
+        down = &mut down => match tokio::time::timeout(LINGER, up).await {
+            Ok(up) => (up, down),
+            Err(_) => {
+                tracing::debug!("client kept its side open after the stream ended; closing it");
+                ((Ok(()), false), down)
+            }
+        },
+    };
     for (direction, result) in [("client to daemon", &up), ("daemon to client", &down)] {
         if let Err(PumpError::Read(err) | PumpError::Write(err)) = result {
             tracing::debug!(direction, error = %err, "stream pump failed");
         }
     }
-    let ending = match (&up, &down) {
+    Ok(match (&up, &down) {
         (_, Err(PumpError::Read(_))) | (Err(PumpError::Write(_)), _) => Ending::DaemonGone,
         (Err(PumpError::Read(_)), _) | (_, Err(PumpError::Write(_))) => Ending::ClientGone,
         _ if client_vanished => Ending::ClientGone,
         _ => Ending::Closed,
-    };
-    let bytes = |r: &Result<u64, PumpError>| r.as_ref().map_or(0, |n| *n);
-    Ok(Transfer { to_daemon: bytes(&up), to_client: bytes(&down), ending })
+    })
 }
 
 /// Whether the peer of `stream` has closed both directions (POLLHUP).
@@ -112,14 +117,13 @@ fn into_stream(upgraded: Upgraded) -> io::Result<(UnixStream, Bytes)> {
 
 /// Copies `pending` then everything from `from` into `to`, showing each chunk
 /// to `tap` first; on EOF shuts down `to`'s write side so the peer sees the
-/// half-close. Returns bytes copied.
+/// half-close.
 async fn pump(
     pending: Bytes,
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     mut tap: Option<Tap>,
-) -> Result<u64, PumpError> {
-    let mut total = pending.len() as u64;
+) -> Result<(), PumpError> {
     if let Some(tap) = tap.as_mut() {
         tap.observe(&pending).await;
     }
@@ -128,14 +132,12 @@ async fn pump(
     loop {
         let n = from.read(&mut buf).await.map_err(PumpError::Read)?;
         if n == 0 {
-            to.shutdown().await.map_err(PumpError::Write)?;
-            return Ok(total);
+            return to.shutdown().await.map_err(PumpError::Write);
         }
         if let Some(tap) = tap.as_mut() {
             tap.observe(&buf[..n]).await;
         }
         to.write_all(&buf[..n]).await.map_err(PumpError::Write)?;
-        total += n as u64;
     }
 }
 
@@ -162,6 +164,6 @@ mod tests {
         let mut out = Vec::new();
         sink.read_to_end(&mut out).await.expect("read to EOF");
         assert_eq!(out, b"early:late");
-        assert!(matches!(task.await.expect("join"), Ok(10)));
+        assert!(matches!(task.await.expect("join"), Ok(())));
     }
 }

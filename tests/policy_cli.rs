@@ -270,3 +270,119 @@ fn the_examples_directory_tests_cleanly_as_shipped() {
         assert!(!text.contains(&format!("FAIL {prefix}")), "{prefix}:\n{text}");
     }
 }
+
+/// `policy_hash` of a set made of the one file `path` holding `text`.
+fn hash_of_one(path: &Path, text: &str) -> String {
+    format!("sha256:{}", common::sha256_hex(format!("{}\0{text}\0", path.display()).as_bytes()))
+}
+
+fn sighup(gate: &Gate) {
+    Command::new("kill").args(["-HUP", &gate.pid().to_string()]).status().expect("kill");
+}
+
+/// The `policy.reload` records of the gate's log: (result, policy_hash, error).
+fn reloads(gate: &Gate) -> Vec<(String, String, String)> {
+    common::records(&gate.audit)
+        .into_iter()
+        .filter(|r| r["event"] == "policy.reload")
+        .map(|r| {
+            let field = |name: &str| r[name].as_str().unwrap_or_default().to_owned();
+            (field("result"), field("policy_hash"), field("error"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_policy_rewritten_in_place_is_loaded_only_once_it_is_whole() {
+    use std::io::Write;
+    common::require_daemon();
+    let dir = TempDir::new("halfwritten");
+    let first =
+        format!("{}deny contains \"ls is blocked\" if input.exec.Cmd[0] == \"ls\"\n", deny_command("cat"));
+    let policy = write_policy(dir.path(), "p.rego", &first);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--policy", dir.path().to_str().expect("utf8")]);
+    let c = Container::run("halfwritten", &[]);
+    // Rewritten in place, as an editor or `cat >` does: truncated, then written
+    // in two parts; the reload is asked for between them. The first part alone
+    // is a valid policy that blocks only `cat`.
+    let head = deny_command("cat");
+    let tail = "deny contains \"ls is blocked\" if input.exec.Cmd[0] == \"ls\"\n\
+                deny contains \"id is blocked\" if input.exec.Cmd[0] == \"id\"\n";
+    let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&policy).expect("open");
+    file.write_all(head.as_bytes()).expect("first part");
+    file.flush().expect("flush");
+    sighup(&gate);
+    std::thread::sleep(Duration::from_millis(100));
+    file.write_all(tail.as_bytes()).expect("second part");
+    drop(file);
+    wait_for_log(&gate, "policy reloaded", 1);
+    // The file watch may reload it once more; never the half.
+    std::thread::sleep(Duration::from_secs(3));
+    let half = hash_of_one(&policy, &head);
+    let whole = hash_of_one(&policy, &format!("{head}{tail}"));
+    let loaded: Vec<String> = reloads(&gate)
+        .into_iter()
+        .filter(|(result, _, _)| result == "loaded")
+        .map(|(_, hash, _)| hash)
+        .collect();
+    assert!(!loaded.contains(&half), "the half-written policy was loaded: {loaded:?}");
+    assert_eq!(loaded.first(), Some(&hash_of_one(&policy, &first)), "{loaded:?}");
+    assert!(loaded[1..].iter().all(|h| *h == whole) && loaded.len() >= 2, "{loaded:?}");
+    for cmd in ["cat", "ls", "id"] {
+        assert!(!gate.run(&["exec", &c.name, cmd]).status.success(), "{cmd} ran under the new policy");
+    }
+}
+
+#[test]
+fn a_reload_whose_policy_tests_fail_is_rejected_and_recorded() {
+    common::require_daemon();
+    let dir = TempDir::new("reloadtests");
+    write_policy(dir.path(), "p.rego", &deny_command("cat"));
+    let test_cat = "package execgate\nimport rego.v1\ntest_cat_denied if { count(deny) == 1 with input as {\"exec\": {\"Cmd\": [\"cat\"]}} }\n";
+    write_policy(dir.path(), "p_test.rego", test_cat);
+    let gate = Gate::start_with(Path::new(docker_sock()), &["--policy", dir.path().to_str().expect("utf8")]);
+    let c = Container::run("reloadtests", &[]);
+    let ran = |cmd: &str| gate.run(&["exec", &c.name, cmd, "/etc/hostname"]).status.success();
+    assert!(!ran("cat") && ran("ls"));
+
+    // Deployed by atomic rename, but the new policy breaks the set's own test.
+    let staged = write_policy(dir.path(), "p.rego.new", &deny_command("ls"));
+    std::fs::rename(&staged, dir.path().join("p.rego")).expect("rename");
+    sighup(&gate);
+    wait_for_log(&gate, "policy reload failed", 1);
+    assert!(!ran("cat") && ran("ls"), "the last good policy stays in force");
+    let rejected =
+        reloads(&gate).into_iter().find(|(result, _, _)| result == "rejected").expect("a rejected reload");
+    assert!(rejected.2.contains("1 of 1 policy tests failed: execgate.test_cat_denied"), "{rejected:?}");
+
+    // With its test updated too, the new policy goes in.
+    let test_ls = test_cat.replace("cat", "ls");
+    let staged = write_policy(dir.path(), "p_test.rego.new", &test_ls);
+    std::fs::rename(&staged, dir.path().join("p_test.rego")).expect("rename");
+    sighup(&gate);
+    wait_for_log(&gate, "policy reloaded", 1);
+    assert!(ran("cat") && !ran("ls"));
+}
+
+#[test]
+fn a_policy_set_whose_tests_fail_is_refused_at_start() {
+    let dir = TempDir::new("starttests");
+    write_policy(dir.path(), "p.rego", &deny_command("cat"));
+    write_policy(
+        dir.path(),
+        "p_test.rego",
+        "package execgate\nimport rego.v1\ntest_ls_denied if { count(deny) == 1 with input as {\"exec\": {\"Cmd\": [\"ls\"]}} }\n",
+    );
+    let sock = dir.path().join("s.sock");
+    let out = execgate(&[
+        "serve",
+        "--listen",
+        sock.to_str().expect("utf8"),
+        "--policy",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("1 of 1 policy tests failed: execgate.test_ls_denied"), "{err}");
+    assert!(!sock.exists(), "a refused policy must stop start-up before the socket exists");
+}

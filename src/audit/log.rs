@@ -7,26 +7,33 @@
 //! waiting on it is then denied) and the partial batch is cut off again, so the
 //! chain stays whole and the next batch can succeed once the disk recovers.
 
+use std::collections::VecDeque;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Map, Value, json};
-use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tracing::{error, info, warn};
 
 use super::anchor::Anchors;
 use super::chain::{self, GENESIS, Hash};
 
 /// Most records written and synced in one batch.
 const MAX_BATCH: usize = 4096;
+/// Most records of things that already happened (session ends, denials) kept
+/// in memory until the log takes them. Past it, their writers wait.
+pub const MAX_OWED: usize = 10_000;
+/// How often owed records are tried again while the log refuses them.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Where and how the log is kept.
 #[derive(Debug, Clone)]
@@ -56,14 +63,27 @@ pub struct AuditError(pub String);
 type Ack = oneshot::Sender<Result<u64, AuditError>>;
 
 enum Command {
-    Append { record: Map<String, Value>, ack: Option<Ack> },
-    Anchor { reason: &'static str, ack: oneshot::Sender<()> },
+    /// `owed` holds a slot of the owed queue for a record that must never be
+    /// dropped: one whose first write fails is kept and written again.
+    Append {
+        record: Map<String, Value>,
+        ack: Option<Ack>,
+        owed: Option<OwnedSemaphorePermit>,
+    },
+    Anchor {
+        reason: &'static str,
+        ack: oneshot::Sender<()>,
+    },
 }
 
 /// A handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Command>,
+    /// Slots of the owed queue, [`MAX_OWED`] in all.
+    owed_slots: Arc<Semaphore>,
+    /// Records the writer holds because the log refused them.
+    pending: Arc<AtomicUsize>,
 }
 
 /// What opening the log found.
@@ -94,40 +114,66 @@ impl AuditLog {
         let mut writer = Writer::resume(config)?;
         writer.lock = Some(lock);
         let unfinished = writer.open_sessions.list();
+        let pending = writer.pending.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("execgate-audit".into())
             .spawn(move || writer.run(rx))
             .context("failed to start the audit writer thread")?;
-        Ok(Opened { log: AuditLog { tx }, unfinished, thread })
+        let log = AuditLog { tx, owed_slots: Arc::new(Semaphore::new(MAX_OWED)), pending };
+        Ok(Opened { log, unfinished, thread })
     }
 
     /// Appends `record` (an object with at least `event`) and waits until it is
-    /// on disk. Returns its sequence number.
+    /// on disk. Returns its sequence number. A record that fails is not kept:
+    /// it is the precondition of something not yet done (an allowed exec),
+    /// which the caller then refuses.
     pub async fn append(&self, record: Value) -> Result<u64, AuditError> {
         let (ack, done) = oneshot::channel();
-        self.send(record, Some(ack))?;
+        self.send(record, Some(ack), None)?;
         done.await.map_err(|_| AuditError("the audit writer stopped".into()))?
     }
 
-    /// Appends `record` without waiting for it to be durable.
+    /// Appends the record of something that already happened, and waits for
+    /// its first write. It is never dropped: if that write fails, the writer
+    /// keeps it and writes it again until the log takes it (the `Err` says it
+    /// is pending). While [`MAX_OWED`] records are pending, this waits.
+    pub async fn append_owed(&self, record: Value) -> Result<u64, AuditError> {
+        let slot = self.owed_slots.clone().acquire_owned().await.map_err(|_| stopped())?;
+        let (ack, done) = oneshot::channel();
+        self.send(record, Some(ack), Some(slot))?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    /// Appends an owed record without waiting (from threads that cannot). Only
+    /// records a later one supersedes (recording checkpoints, superseded by
+    /// the session's end) come this way: with the owed queue full, they are
+    /// dropped, with a warning.
     pub fn append_later(&self, record: Value) {
-        if let Err(err) = self.send(record, None) {
+        let sent = match self.owed_slots.clone().try_acquire_owned() {
+            Ok(slot) => self.send(record, None, Some(slot)),
+            Err(_) => Err(AuditError(format!("{MAX_OWED} records are already waiting for the log"))),
+        };
+        if let Err(err) = sent {
             warn!(error = %err, "audit record dropped");
         }
+    }
+
+    /// How many records the writer holds because the log refused them.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 
     fn send(
         &self,
         record: Value,
-        ack: Option<oneshot::Sender<Result<u64, AuditError>>>,
+        ack: Option<Ack>,
+        owed: Option<OwnedSemaphorePermit>,
     ) -> Result<(), AuditError> {
         let Value::Object(record) = record else {
             return Err(AuditError("audit records must be JSON objects".into()));
         };
-        self.tx
-            .send(Command::Append { record, ack })
-            .map_err(|_| AuditError("the audit writer stopped".into()))
+        self.tx.send(Command::Append { record, ack, owed }).map_err(|_| stopped())
     }
 
     /// Anchors the head hash now (to the anchor file and syslog).
@@ -137,6 +183,10 @@ impl AuditLog {
             let _ = done.await;
         }
     }
+}
+
+fn stopped() -> AuditError {
+    AuditError("the audit writer stopped".into())
 }
 
 /// Name of the lock file in the audit directory.
@@ -211,7 +261,14 @@ struct Writer {
     anchored_seq: u64,
     last_anchor: Instant,
     failing: bool,
+    /// Records the log refused that must still be written, oldest first.
+    owed: VecDeque<(Map<String, Value>, OwnedSemaphorePermit)>,
+    /// `owed.len()`, for the handles.
+    pending: Arc<AtomicUsize>,
 }
+
+/// One record of a batch: the record, who waits for it, its owed-queue slot.
+type Entry = (Map<String, Value>, Option<Ack>, Option<OwnedSemaphorePermit>);
 
 impl Writer {
     /// Continues the chain of the newest file, or starts a new log.
@@ -245,6 +302,8 @@ impl Writer {
             last_anchor: Instant::now(),
             anchors,
             failing: false,
+            owed: VecDeque::new(),
+            pending: Arc::default(),
             config,
         };
         if cut > 0 {
@@ -276,17 +335,27 @@ impl Writer {
             last_anchor: Instant::now(),
             anchors,
             failing: false,
+            owed: VecDeque::new(),
+            pending: Arc::default(),
             config,
         })
     }
 
     fn run(mut self, rx: mpsc::Receiver<Command>) {
         loop {
-            let wait = self.config.anchor_interval.saturating_sub(self.last_anchor.elapsed());
+            let mut wait = self.config.anchor_interval.saturating_sub(self.last_anchor.elapsed());
+            if !self.owed.is_empty() {
+                wait = wait.min(RETRY);
+            }
             let first = match rx.recv_timeout(wait) {
                 Ok(command) => command,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.anchor("interval");
+                    if !self.owed.is_empty() {
+                        self.commit(Vec::new());
+                    }
+                    if self.last_anchor.elapsed() >= self.config.anchor_interval {
+                        self.anchor("interval");
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -296,7 +365,7 @@ impl Writer {
             let mut next = Some(first);
             while let Some(command) = next {
                 match command {
-                    Command::Append { record, ack } => batch.push((record, ack)),
+                    Command::Append { record, ack, owed } => batch.push((record, ack, owed)),
                     Command::Anchor { reason, ack } => anchors.push((reason, ack)),
                 }
                 next = if batch.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
@@ -312,18 +381,32 @@ impl Writer {
                 self.anchor("interval");
             }
         }
+        if !self.owed.is_empty() {
+            self.commit(Vec::new());
+        }
+        // Stopping with the log still refusing them: the records go to
+        // execgate's own log, the last place left to keep them.
+        for (record, _) in self.owed.drain(..) {
+            let record = serde_json::Value::Object(record).to_string();
+            error!(record, "audit log unwritable at shutdown; this record was never written to it");
+        }
         self.anchor("shutdown");
     }
 
-    /// Writes one batch and syncs it; acknowledges every record in it.
-    fn commit(&mut self, batch: Vec<(Map<String, Value>, Option<Ack>)>) {
+    /// Writes one batch, after the records still owed, and syncs it;
+    /// acknowledges every record in it. When the write fails, owed records
+    /// are kept for the next try and the others are refused.
+    fn commit(&mut self, batch: Vec<Entry>) {
         if let Err(err) = self.rotate_if_due() {
             warn!(error = format!("{err:#}"), "audit log rotation failed; continuing in the current file");
         }
+        let retried = self.owed.len();
+        let batch: Vec<Entry> =
+            self.owed.drain(..).map(|(record, slot)| (record, None, Some(slot))).chain(batch).collect();
         let saved = (self.seq, self.head, self.open_sessions.clone());
         let mut bytes = Vec::new();
         let mut seqs = Vec::with_capacity(batch.len());
-        for (record, _) in &batch {
+        for (record, _, _) in &batch {
             seqs.push(self.push_line(record.clone(), &mut bytes));
         }
         let result = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
@@ -331,10 +414,10 @@ impl Writer {
             Ok(()) => {
                 self.size += bytes.len() as u64;
                 if self.failing {
-                    info!("audit log writable again");
+                    info!(owed_records_written = retried, "audit log writable again");
                     self.failing = false;
                 }
-                for ((_, ack), seq) in batch.into_iter().zip(seqs) {
+                for ((_, ack, _), seq) in batch.into_iter().zip(seqs) {
                     if let Some(ack) = ack {
                         let _ = ack.send(Ok(seq));
                     }
@@ -350,13 +433,17 @@ impl Writer {
                     warn!(error = %message, "audit log unavailable; execs are denied until it is writable");
                     self.failing = true;
                 }
-                for (_, ack) in batch {
+                for (record, ack, slot) in batch {
                     if let Some(ack) = ack {
                         let _ = ack.send(Err(AuditError(message.clone())));
+                    }
+                    if let Some(slot) = slot {
+                        self.owed.push_back((record, slot));
                     }
                 }
             }
         }
+        self.pending.store(self.owed.len(), Ordering::Relaxed);
     }
 
     /// Serializes one record into `out`, chained to the one before.
@@ -412,7 +499,8 @@ impl Writer {
             Writer::create(self.config.clone(), anchors, self.seq, self.head, self.open_sessions.clone())?;
         self.anchor("rotate");
         let (anchored_seq, last_anchor) = (self.anchored_seq, self.last_anchor);
-        *self = Writer { anchored_seq, last_anchor, lock: self.lock.take(), ..next };
+        let (owed, pending) = (std::mem::take(&mut self.owed), self.pending.clone());
+        *self = Writer { anchored_seq, last_anchor, lock: self.lock.take(), owed, pending, ..next };
         self.checkpoint("rotate", None)?;
         info!(previous, file = %self.name, "audit log rotated");
         self.apply_retention();

@@ -61,6 +61,8 @@ pub enum EndReason {
     Detached,
     /// A previous execgate was killed mid-session; found on the next start.
     Incomplete,
+    /// The session's recording could not be written, so execgate cut it.
+    RecordingFailed,
 }
 
 impl Audit {
@@ -111,8 +113,9 @@ impl Audit {
         }
     }
 
-    /// Writes `exec.end` for a session (durably; failures are logged: the
-    /// session is over either way).
+    /// Writes `exec.end` for a session. The session is over either way, so the
+    /// record is owed: if the log refuses it, it is kept and retried (see
+    /// [`AuditLog::append_owed`]).
     pub async fn exec_end(&self, facts: &Value, end: SessionEnd) {
         let mut record = json!({
             "event": "exec.end",
@@ -123,12 +126,21 @@ impl Audit {
             "output_captured": end.output_captured,
             "recording": end.recording,
         });
+        if let Some(error) = end.recording_error {
+            record["recording_error"] = json!(error);
+        }
         merge(&mut record, facts);
         if let Some(detail) = end.detail {
             record["detail"] = json!(detail);
         }
-        if let Err(err) = self.log.append(record).await {
-            warn!(error = %err, "could not record the end of an exec session");
+        let exec_id = record["exec_id"].as_str().unwrap_or_default().to_owned();
+        if let Err(err) = self.log.append_owed(record).await {
+            warn!(
+                exec_id,
+                error = %err,
+                "the end of this exec session is not in the audit log yet; it is kept and written once the log \
+                 takes it, and new execs are refused until then"
+            );
         }
     }
 }
@@ -148,6 +160,8 @@ pub struct SessionEnd {
     pub output_captured: bool,
     /// The recording, when one was kept.
     pub recording: Option<Summary>,
+    /// Why the recording is missing or incomplete, when it is.
+    pub recording_error: Option<String>,
     /// Free text for the unusual.
     pub detail: Option<String>,
 }

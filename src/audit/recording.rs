@@ -14,8 +14,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -23,7 +23,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::chain;
@@ -31,6 +32,12 @@ use super::log::AuditLog;
 
 /// Messages queued to the recorder before a pump waits (backpressure, not loss).
 const QUEUE: usize = 1024;
+/// Most bytes of one session handed to the recorder and not yet written to
+/// its file buffer. A pump waits past it, so a recording that starts failing
+/// cuts its session within about this much (plus the file buffer).
+const MAX_LAG: usize = 4 << 20;
+/// Bytes of a recording buffered before they are written to the file.
+const FILE_BUFFER: usize = 256 * 1024;
 /// How often a live recording is synced and its prefix hash logged.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
@@ -110,12 +117,40 @@ pub struct Counts {
     pub not_stored: u64,
 }
 
+/// Events for the recorder thread, each naming its session by [`Shared::key`]:
+/// one exec may be started more than once (the daemon refuses all but the
+/// first), and each start's recording must hold only its own stream.
 enum Event {
-    Open { id: Arc<str>, path: PathBuf, relative: String, header: Header },
-    Data { id: Arc<str>, at: Duration, stream: Stream, bytes: Bytes },
-    Resize { id: Arc<str>, at: Duration, width: u64, height: u64 },
-    Marker { id: Arc<str>, at: Duration, text: String },
-    Finish { id: Arc<str>, reply: oneshot::Sender<std::io::Result<Summary>> },
+    Open {
+        shared: Arc<Shared>,
+        path: PathBuf,
+        relative: String,
+        header: Header,
+        reply: oneshot::Sender<()>,
+    },
+    /// `lag` holds the bytes' share of [`MAX_LAG`] until the event is handled.
+    Data {
+        key: u64,
+        at: Duration,
+        stream: Stream,
+        bytes: Bytes,
+        lag: OwnedSemaphorePermit,
+    },
+    Resize {
+        key: u64,
+        at: Duration,
+        width: u64,
+        height: u64,
+    },
+    Marker {
+        key: u64,
+        at: Duration,
+        text: String,
+    },
+    Finish {
+        key: u64,
+        reply: oneshot::Sender<Result<Summary, String>>,
+    },
     Tick,
 }
 
@@ -127,12 +162,21 @@ pub struct Recorder {
     mode: RecordMode,
     cap: u64,
     live: Arc<std::sync::Mutex<HashMap<String, Arc<Shared>>>>,
+    next_key: Arc<AtomicU64>,
 }
 
-/// State shared by a session's two taps.
+/// State shared by a session's two taps, its handle and the recorder thread.
 struct Shared {
+    /// Unique per session (not per exec).
+    key: u64,
     id: Arc<str>,
     started: Instant,
+    /// Why the recording failed, set once by whoever saw it fail.
+    failure: OnceLock<String>,
+    /// Cancelled when the recording fails: the session must stop streaming.
+    failed: CancellationToken,
+    /// [`MAX_LAG`] bytes' worth of permits.
+    lag: Arc<Semaphore>,
     stored: AtomicU64,
     capped: AtomicBool,
     stdin: AtomicU64,
@@ -152,6 +196,24 @@ pub struct Tap {
     input: bool,
 }
 
+impl Shared {
+    /// Marks the recording failed (the first reason wins) and tells the session.
+    fn fail(&self, reason: String) {
+        let _ = self.failure.set(reason);
+        self.failed.cancel();
+    }
+}
+
+/// Why a recording could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create session recording {path}: {reason}")]
+pub struct OpenError {
+    /// The recording's path relative to the audit directory.
+    pub path: String,
+    /// What the filesystem said.
+    pub reason: String,
+}
+
 /// A live session's recording: its taps and what closes it.
 pub struct Session {
     shared: Arc<Shared>,
@@ -167,7 +229,14 @@ impl Recorder {
             .create(dir.join("sessions"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new().name("execgate-recorder".into()).spawn(move || run(rx, log))?;
-        Ok(Recorder { tx, dir: dir.to_owned(), mode, cap, live: Default::default() })
+        Ok(Recorder {
+            tx,
+            dir: dir.to_owned(),
+            mode,
+            cap,
+            live: Default::default(),
+            next_key: Default::default(),
+        })
     }
 
     /// Whether sessions are recorded at all.
@@ -175,14 +244,21 @@ impl Recorder {
         self.mode != RecordMode::None
     }
 
-    /// Opens a recording for a session about to stream.
-    pub async fn open(&self, header: Header) -> Session {
+    /// Opens a recording for a session about to stream. The file exists, with
+    /// its first line written, before this returns: a session whose recording
+    /// cannot be created (full disk, read-only or immutable directory) must not
+    /// start.
+    pub async fn open(&self, header: Header) -> Result<Session, OpenError> {
         let name =
             format!("{}-{}.{}", file_stamp(), header.exec_id, if header.tty { "cast" } else { "jsonl" });
         let relative = format!("sessions/{name}");
         let shared = Arc::new(Shared {
+            key: self.next_key.fetch_add(1, Ordering::Relaxed),
             id: Arc::from(header.exec_id.as_str()),
             started: Instant::now(),
+            failure: OnceLock::new(),
+            failed: CancellationToken::new(),
+            lag: Arc::new(Semaphore::new(MAX_LAG)),
             stored: AtomicU64::new(0),
             capped: AtomicBool::new(false),
             stdin: AtomicU64::new(0),
@@ -191,23 +267,31 @@ impl Recorder {
             not_stored: AtomicU64::new(0),
         });
         if self.enabled() {
+            let (reply, opened) = oneshot::channel();
             let path = self.dir.join(&relative);
             let event = Event::Open {
-                id: shared.id.clone(),
+                shared: shared.clone(),
                 path,
                 relative: relative.clone(),
                 header: header.clone(),
+                reply,
             };
-            let _ = self.tx.send(event).await;
+            let sent = self.tx.send(event).await.is_ok();
+            if !sent || opened.await.is_err() {
+                shared.fail("the recorder thread stopped".into());
+            }
+            if let Some(reason) = shared.failure.get() {
+                return Err(OpenError { path: relative, reason: reason.clone() });
+            }
         }
-        // A second start of the same exec (the daemon refuses it) must not take
-        // the live session's place.
+        // Resizes go to the first live session of an exec; a second start of
+        // it is refused before it gets here, but must not take its place anyway.
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(header.exec_id.clone())
             .or_insert_with(|| shared.clone());
-        Session { shared, recorder: self.clone(), path: relative }
+        Ok(Session { shared, recorder: self.clone(), path: relative })
     }
 
     /// Records a terminal resize of a live session (`POST /exec/{id}/resize`).
@@ -215,7 +299,9 @@ impl Recorder {
         let shared = self.live.lock().unwrap_or_else(|p| p.into_inner()).get(exec_id).cloned();
         if let (Some(shared), true) = (shared, self.enabled()) {
             let at = shared.started.elapsed();
-            let _ = self.tx.send(Event::Resize { id: shared.id.clone(), at, width, height }).await;
+            if self.tx.send(Event::Resize { key: shared.key, at, width, height }).await.is_err() {
+                shared.fail("the recorder thread stopped".into());
+            }
         }
     }
 
@@ -239,8 +325,16 @@ impl Session {
         (tap(true, None), tap(false, (!tty).then(Demux::default)))
     }
 
-    /// Closes the recording; returns where it is and what crossed the session.
-    pub async fn finish(self) -> (Option<Summary>, Counts) {
+    /// Cancelled when the recording fails mid-session: the stream must stop,
+    /// since what crosses it from then on would not be recorded.
+    pub fn failed(&self) -> CancellationToken {
+        self.shared.failed.clone()
+    }
+
+    /// Closes the recording; returns where it is (`Ok(None)` when sessions are
+    /// not recorded, `Err` with the reason when the recording failed) and what
+    /// crossed the session.
+    pub async fn finish(self) -> (Result<Option<Summary>, String>, Counts) {
         {
             let mut live = self.recorder.live.lock().unwrap_or_else(|p| p.into_inner());
             if live.get(&*self.shared.id).is_some_and(|s| Arc::ptr_eq(s, &self.shared)) {
@@ -255,20 +349,22 @@ impl Session {
             not_stored: s.not_stored.load(Ordering::Relaxed),
         };
         if !self.recorder.enabled() {
-            return (None, counts);
+            return (Ok(None), counts);
         }
         let (reply, done) = oneshot::channel();
-        if self.recorder.tx.send(Event::Finish { id: s.id.clone(), reply }).await.is_err() {
-            return (None, counts);
+        let result = match self.recorder.tx.send(Event::Finish { key: s.key, reply }).await {
+            Ok(()) => done.await.unwrap_or_else(|_| Err("the recorder thread stopped".into())),
+            Err(_) => Err("the recorder thread stopped".into()),
+        };
+        // A failure seen on this side (a lost event) outranks a file that closed fine.
+        let result = match (s.failure.get(), result) {
+            (Some(reason), _) => Err(reason.clone()),
+            (None, result) => result.map(Some),
+        };
+        if let Err(reason) = &result {
+            warn!(exec_id = %s.id, error = %reason, "session recording is incomplete");
         }
-        match done.await {
-            Ok(Ok(summary)) => (Some(summary), counts),
-            Ok(Err(err)) => {
-                warn!(exec_id = %s.id, error = %err, "session recording could not be completed");
-                (None, counts)
-            }
-            Err(_) => (None, counts),
-        }
+        (result, counts)
     }
 }
 
@@ -310,16 +406,25 @@ impl Tap {
         self.shared.not_stored.fetch_add((data.len() - kept.len()) as u64, Ordering::Relaxed);
         let at = self.shared.started.elapsed();
         if !kept.is_empty() {
-            let event =
-                Event::Data { id: self.shared.id.clone(), at, stream, bytes: Bytes::copy_from_slice(kept) };
-            let _ = self.tx.send(event).await;
+            // `kept` is at most one pump read, far below MAX_LAG.
+            let permits = u32::try_from(kept.len()).unwrap_or(u32::MAX);
+            let Ok(lag) = self.shared.lag.clone().acquire_many_owned(permits).await else { return };
+            let bytes = Bytes::copy_from_slice(kept);
+            self.send(Event::Data { key: self.shared.key, at, stream, bytes, lag }).await;
         }
         if kept.len() < data.len() && !self.shared.capped.swap(true, Ordering::Relaxed) {
             let text = format!(
                 "execgate: recording cap of {} bytes reached; further bytes are counted, not stored",
                 self.cap
             );
-            let _ = self.tx.send(Event::Marker { id: self.shared.id.clone(), at, text }).await;
+            self.send(Event::Marker { key: self.shared.key, at, text }).await;
+        }
+    }
+
+    /// Queues an event; a recorder that cannot take it fails the recording.
+    async fn send(&self, event: Event) {
+        if self.tx.send(event).await.is_err() {
+            self.shared.fail("the recorder thread stopped".into());
         }
     }
 }
@@ -386,7 +491,7 @@ impl Open {
     fn create(path: &Path, relative: String, header: &Header) -> std::io::Result<Self> {
         let raw = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
         let mut open = Open {
-            file: BufWriter::with_capacity(256 * 1024, raw.try_clone()?),
+            file: BufWriter::with_capacity(FILE_BUFFER, raw.try_clone()?),
             raw,
             hasher: Sha256::new(),
             written: 0,
@@ -410,6 +515,9 @@ impl Open {
             })
         };
         open.line(&first)?;
+        // Written through now, so a full or read-only filesystem refuses the
+        // session here rather than after it has started.
+        open.file.flush()?;
         Ok(open)
     }
 
@@ -491,66 +599,100 @@ fn split_utf8(buf: &mut Vec<u8>) -> (Option<String>, Option<Vec<u8>>) {
     }
 }
 
+/// A recording being written, with the session it belongs to.
+struct Live {
+    file: Open,
+    shared: Arc<Shared>,
+}
+
+impl Live {
+    /// Runs one write; a failure fails the session's recording and closes it.
+    fn write(
+        slot: &mut HashMap<u64, Live>,
+        key: u64,
+        what: &str,
+        op: impl FnOnce(&mut Open) -> std::io::Result<()>,
+    ) {
+        let Some(live) = slot.get_mut(&key) else { return };
+        if let Err(err) = op(&mut live.file) {
+            warn!(exec_id = %live.shared.id, path = %live.file.relative, error = %err, "session recording {what} failed; cutting the session");
+            live.shared.fail(format!("{what} of {} failed: {err}", live.file.relative));
+            slot.remove(&key);
+        }
+    }
+}
+
 /// The recorder thread: owns every open recording.
 fn run(mut rx: mpsc::Receiver<Event>, log: AuditLog) {
-    let mut open: HashMap<Arc<str>, Open> = HashMap::new();
-    let mut failed: HashMap<Arc<str>, String> = HashMap::new();
+    let mut open: HashMap<u64, Live> = HashMap::new();
     while let Some(event) = rx.blocking_recv() {
         match event {
-            Event::Open { id, path, relative, header } => match Open::create(&path, relative, &header) {
-                Ok(recording) => {
-                    open.insert(id, recording);
+            Event::Open { shared, path, relative, header, reply } => {
+                match Open::create(&path, relative, &header) {
+                    Ok(file) => {
+                        open.insert(shared.key, Live { file, shared });
+                    }
+                    Err(err) => {
+                        warn!(exec_id = %shared.id, path = %path.display(), error = %err, "cannot create session recording");
+                        shared.fail(err.to_string());
+                    }
                 }
-                Err(err) => {
-                    warn!(exec_id = %id, path = %path.display(), error = %err, "cannot create session recording");
-                    failed.insert(id, err.to_string());
-                }
-            },
-            Event::Data { id, at, stream, bytes } => {
-                if let Some(recording) = open.get_mut(&id)
-                    && let Err(err) = recording.data(at, stream, &bytes)
-                {
-                    warn!(exec_id = %id, error = %err, "session recording write failed");
-                    failed.insert(id.clone(), err.to_string());
-                    open.remove(&id);
-                }
+                let _ = reply.send(());
             }
-            Event::Resize { id, at, width, height } => {
-                if let Some(recording) = open.get_mut(&id).filter(|r| r.tty) {
-                    let t = (at.as_secs_f64() * 1e6).round() / 1e6;
-                    let _ = recording.line(&json!([t, "r", format!("{width}x{height}")]));
-                }
+            Event::Data { key, at, stream, bytes, lag } => {
+                Live::write(&mut open, key, "write", |file| file.data(at, stream, &bytes));
+                drop(lag);
             }
-            Event::Marker { id, at, text } => {
-                if let Some(recording) = open.get_mut(&id) {
+            Event::Resize { key, at, width, height } => {
+                Live::write(&mut open, key, "write", |file| {
+                    if !file.tty {
+                        return Ok(());
+                    }
                     let t = (at.as_secs_f64() * 1e6).round() / 1e6;
-                    let line = if recording.tty {
+                    file.line(&json!([t, "r", format!("{width}x{height}")]))
+                });
+            }
+            Event::Marker { key, at, text } => {
+                Live::write(&mut open, key, "write", |file| {
+                    let t = (at.as_secs_f64() * 1e6).round() / 1e6;
+                    let line = if file.tty {
                         json!([t, "m", text])
                     } else {
                         json!({ "t": t, "s": "marker", "d": text })
                     };
-                    let _ = recording.line(&line);
-                }
+                    file.line(&line)
+                });
             }
-            Event::Finish { id, reply } => {
-                let result = match (open.remove(&id), failed.remove(&id)) {
-                    (Some(mut recording), _) => finish(&mut recording),
-                    (None, Some(err)) => Err(std::io::Error::other(err)),
-                    (None, None) => Err(std::io::Error::other("no recording was opened")),
+            Event::Finish { key, reply } => {
+                let result = match open.remove(&key) {
+                    Some(mut live) => finish(&mut live.file).map_err(|err| {
+                        let reason = format!("closing {} failed: {err}", live.file.relative);
+                        live.shared.fail(reason.clone());
+                        reason
+                    }),
+                    // Failed earlier: the session holds the reason.
+                    None => Err("the recording failed earlier".to_owned()),
                 };
                 let _ = reply.send(result);
             }
             Event::Tick => {
-                for (id, recording) in
-                    open.iter_mut().filter(|(_, r)| r.last_checkpoint.elapsed() >= CHECKPOINT_EVERY)
-                {
-                    match recording.sync() {
-                        Ok((bytes, sha256)) => log.append_later(json!({
+                let due: Vec<u64> = open
+                    .iter()
+                    .filter(|(_, live)| live.file.last_checkpoint.elapsed() >= CHECKPOINT_EVERY)
+                    .map(|(key, _)| *key)
+                    .collect();
+                for key in due {
+                    let mut synced = None;
+                    Live::write(&mut open, key, "sync", |file| {
+                        synced = Some(file.sync()?);
+                        Ok(())
+                    });
+                    if let (Some((bytes, sha256)), Some(live)) = (synced, open.get(&key)) {
+                        log.append_later(json!({
                             "event": "recording.checkpoint",
-                            "exec_id": &**id,
-                            "recording": { "path": recording.relative, "bytes": bytes, "sha256": sha256 },
-                        })),
-                        Err(err) => warn!(exec_id = %id, error = %err, "session recording sync failed"),
+                            "exec_id": &*live.shared.id,
+                            "recording": { "path": live.file.relative, "bytes": bytes, "sha256": sha256 },
+                        }));
                     }
                 }
             }

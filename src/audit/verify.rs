@@ -26,6 +26,26 @@ pub struct Report {
     pub head_seq: u64,
     /// Hash of the last record.
     pub head: String,
+    /// Sessions whose recording is missing or short although the log is
+    /// intact: recordings that failed (the end record says why) or vanished.
+    pub unrecorded: Vec<Unrecorded>,
+}
+
+/// A session the log says was recorded, whose recording is not all there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrecorded {
+    /// `file:line (seq N)` of the start record.
+    pub place: String,
+    /// The exec.
+    pub exec_id: String,
+    /// What is missing, and why when the log says.
+    pub reason: String,
+}
+
+/// An allowed `exec.start` that names a recording, until its `exec.end`.
+struct Announced {
+    place: String,
+    path: String,
 }
 
 /// The first thing found wrong.
@@ -69,7 +89,9 @@ pub fn verify(dir: &Path, anchor_file: Option<&Path>) -> Result<Report, Broken> 
         anchors: 0,
         head_seq: 0,
         head: String::new(),
+        unrecorded: Vec::new(),
     };
+    let mut announced: HashMap<String, Announced> = HashMap::new();
     let mut previous: Option<(u64, Hash)> = None;
     let mut first_seq = None;
     for file in &files {
@@ -124,6 +146,7 @@ pub fn verify(dir: &Path, anchor_file: Option<&Path>) -> Result<Report, Broken> 
                 *slot = Some(hash);
             }
             check_recording(dir, &record).map_err(|reason| broken(at(Some(seq)), reason))?;
+            follow_session(dir, &record, at(Some(seq)), &mut announced, &mut report.unrecorded);
             if record["recording"]["sha256"].is_string() {
                 report.recordings += 1;
             }
@@ -136,6 +159,15 @@ pub fn verify(dir: &Path, anchor_file: Option<&Path>) -> Result<Report, Broken> 
         previous.ok_or_else(|| broken(dir.display().to_string(), "the log holds no records"))?;
     report.head_seq = head_seq;
     report.head = chain::hex(&head);
+    // Sessions still live (or cut by a crash the log has not seen yet): their
+    // recording must at least exist.
+    let mut live: Vec<(String, Announced)> = announced.into_iter().collect();
+    live.sort_by(|a, b| a.1.place.cmp(&b.1.place));
+    for (exec_id, start) in live {
+        if let Err(reason) = exists(dir, &start.path) {
+            report.unrecorded.push(Unrecorded { place: start.place, exec_id, reason });
+        }
+    }
 
     let place = anchor_path.map(|p| p.display().to_string()).unwrap_or_default();
     for a in &anchors {
@@ -162,6 +194,53 @@ pub fn verify(dir: &Path, anchor_file: Option<&Path>) -> Result<Report, Broken> 
         }
     }
     Ok(report)
+}
+
+/// Pairs each recorded session's start with its end and notes, in
+/// `unrecorded`, every one whose recording is not all there: an end that names
+/// no recording (it failed, or was never made) or, for a session cut by a
+/// crash, a recording that is missing. (An end that names one has it checked
+/// whole by [`check_recording`].)
+fn follow_session(
+    dir: &Path,
+    record: &Value,
+    place: String,
+    announced: &mut HashMap<String, Announced>,
+    unrecorded: &mut Vec<Unrecorded>,
+) {
+    let Some(exec_id) = record["exec_id"].as_str() else { return };
+    match record["event"].as_str() {
+        Some("exec.start") if record["decision"] == "allow" => {
+            if let Some(path) = record["recording"]["path"].as_str() {
+                announced.insert(exec_id.to_owned(), Announced { place, path: path.to_owned() });
+            }
+        }
+        Some("exec.end") => {
+            let Some(start) = announced.remove(exec_id) else { return };
+            if record["recording"]["sha256"].is_string() {
+                return;
+            }
+            let reason = match (record["reason"].as_str(), record["recording_error"].as_str()) {
+                (Some("incomplete"), _) => match exists(dir, &start.path) {
+                    Ok(()) => return,
+                    Err(reason) => reason,
+                },
+                (_, Some(error)) => format!("recording {} is incomplete: {error}", start.path),
+                _ => format!("the session ended without its recording {} (it was never written)", start.path),
+            };
+            unrecorded.push(Unrecorded { place: start.place, exec_id: exec_id.to_owned(), reason });
+        }
+        _ => {}
+    }
+}
+
+/// Whether the recording at `path` (relative to `dir`) is there.
+fn exists(dir: &Path, path: &str) -> Result<(), String> {
+    let relative = Path::new(path);
+    if relative.is_absolute() || relative.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!("recording path {path:?} points outside the audit directory"));
+    }
+    std::fs::metadata(dir.join(relative)).map(|_| ()).map_err(|e| format!("recording {path} is missing: {e}"))
 }
 
 /// Checks the recording a record names: the whole file for `exec.end`, the

@@ -16,7 +16,7 @@ pub mod rootfs;
 pub mod start;
 pub mod user;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -154,6 +154,36 @@ pub struct ExecGate {
 struct Remembered {
     by_id: HashMap<String, Judged>,
     order: VecDeque<String>,
+    /// Execs started through execgate (the most recent [`REMEMBERED`]). An exec
+    /// runs once: the daemon refuses every start after the first, but still
+    /// answers it with a stream, which must not pass for a second session.
+    started: HashSet<String>,
+    started_order: VecDeque<String>,
+}
+
+/// An exec id claimed for one start while it is judged. Dropped without
+/// [`StartClaim::keep`] (the start was refused), it frees the exec to be
+/// started again.
+struct StartClaim<'a> {
+    gate: &'a ExecGate,
+    exec_id: String,
+    kept: bool,
+}
+
+impl StartClaim<'_> {
+    /// The start goes to the daemon: the exec stays claimed for good.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for StartClaim<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let mut remembered = self.gate.judged.lock().unwrap_or_else(|p| p.into_inner());
+            remembered.started.remove(&self.exec_id);
+        }
+    }
 }
 
 impl ExecGate {
@@ -178,6 +208,7 @@ impl ExecGate {
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
         let request_info = RequestInfo::new(&parts, prefix, ignored);
         let context = async {
+            self.require_no_owed_records()?;
             let container = context::container(daemon, reference).await?;
             require_running(&container)?;
             let effective_spec =
@@ -234,6 +265,36 @@ impl ExecGate {
         remembered.by_id.insert(exec_id, judged);
     }
 
+    /// Refuses new execs while records of finished ones wait for the log: the
+    /// trail must catch up before anything more runs.
+    fn require_no_owed_records(&self) -> Result<(), ProxyError> {
+        match self.audit.log().pending() {
+            0 => Ok(()),
+            n => Err(ProxyError::AuditUnavailable(format!(
+                "{n} audit records (session ends, denials) are waiting for the log to take them; new execs \
+                 are refused until it does"
+            ))),
+        }
+    }
+
+    /// Claims `exec_id` for the start being judged, or refuses a start of an
+    /// exec that is already being started or has been started through execgate.
+    fn claim_start(&self, exec_id: &str) -> Result<StartClaim<'_>, ProxyError> {
+        let mut remembered = self.judged.lock().unwrap_or_else(|p| p.into_inner());
+        if !remembered.started.insert(exec_id.to_owned()) {
+            return Err(ProxyError::Conflict(format!(
+                "exec {exec_id} was already started through execgate; an exec runs once (create a new one)"
+            )));
+        }
+        remembered.started_order.push_back(exec_id.to_owned());
+        if remembered.started_order.len() > REMEMBERED
+            && let Some(oldest) = remembered.started_order.pop_front()
+        {
+            remembered.started.remove(&oldest);
+        }
+        Ok(StartClaim { gate: self, exec_id: exec_id.to_owned(), kept: false })
+    }
+
     fn recall(&self, exec_id: &str) -> Option<Judged> {
         let remembered = self.judged.lock().unwrap_or_else(|p| p.into_inner());
         remembered.by_id.get(exec_id).cloned()
@@ -255,16 +316,23 @@ impl ExecGate {
         let request_info = RequestInfo::new(&parts, prefix, ignored);
         let judged = self.recall(exec_id);
         let context = async {
+            self.require_no_owed_records()?;
+            let claim = self.claim_start(exec_id)?;
             let inspect = context::exec(daemon, exec_id).await?;
+            if inspect.running {
+                return Err(ProxyError::Conflict(format!(
+                    "exec {exec_id} is already running; an exec runs once (create a new one)"
+                )));
+            }
             if let Some(judged) = &judged {
                 still_as_judged(exec_id, judged, &inspect)?;
             }
             let container = context::container(daemon, &inspect.container_id).await?;
             require_running(&container)?;
             let user = self.identity_at_start(daemon, &container, exec_id, &inspect, judged.as_ref()).await?;
-            Ok::<_, ProxyError>((inspect, container, user))
+            Ok::<_, ProxyError>((claim, inspect, container, user))
         };
-        let (inspect, container, user) = match context.await {
+        let (claim, inspect, container, user) = match context.await {
             Ok(found) => found,
             Err(err) => {
                 let config = judged.map(|j| j.config).unwrap_or_default();
@@ -290,21 +358,28 @@ impl ExecGate {
         let decision = self.decide(&input, Some(exec_id));
         let facts = self.facts(&input, Some(exec_id));
         // An attached start streams through execgate and is recorded; its
-        // recording exists before the decision is durable, so the record can name it.
+        // recording exists before the decision is durable, so the record can
+        // name it, and a session that cannot be recorded does not start.
         let session = match (decision.allowed(), start.detach) {
-            (true, false) => Some(
-                self.audit
-                    .recorder()
-                    .open(Header {
-                        exec_id: exec_id.to_owned(),
-                        container: container.name.clone(),
-                        command: config.cmd.clone().unwrap_or_default(),
-                        user: user.resolved.spec.clone(),
-                        tty: start.tty,
-                        console: start.console_size.or(config.console_size).map(|c| c.0),
-                    })
-                    .await,
-            ),
+            (true, false) => {
+                let header = Header {
+                    exec_id: exec_id.to_owned(),
+                    container: container.name.clone(),
+                    command: config.cmd.clone().unwrap_or_default(),
+                    user: user.resolved.spec.clone(),
+                    tty: start.tty,
+                    console: start.console_size.or(config.console_size).map(|c| c.0),
+                };
+                match self.audit.recorder().open(header).await {
+                    Ok(session) => Some(session),
+                    Err(err) => {
+                        let err = ProxyError::RecordingUnavailable(err.to_string());
+                        return Err(self
+                            .refused("exec.start", Some(exec_id), &config, "", caller, &request_info, err)
+                            .await);
+                    }
+                }
+            }
             _ => None,
         };
         let extra = json!({
@@ -314,8 +389,9 @@ impl ExecGate {
             "recording": session.as_ref().filter(|_| self.audit.recorder().enabled()).map(|s| json!({ "path": s.path })),
         });
         if let Err(err) = self.record("exec.start", &facts, &decision, extra).await {
+            // Refused after all: the recording holds only its first line.
             if let Some(session) = session {
-                session.finish().await;
+                let _ = session.finish().await;
             }
             return Err(err);
         }
@@ -323,6 +399,7 @@ impl ExecGate {
         parts.uri = rewrite_path(&parts.uri, &target)?;
         let canonical = Bytes::from(serde_json::to_vec(&start).unwrap_or_default());
         body::set_length(&mut parts.headers, canonical.len());
+        claim.keep();
         let plan = StartPlan { exec_id: exec_id.to_owned(), facts, start, session, started: Instant::now() };
         Ok(StartPermit { request: Request::from_parts(parts, http_body::full(canonical)), plan })
     }
@@ -371,17 +448,19 @@ impl ExecGate {
         });
         audit::merge(&mut record, &extra);
         audit::merge(&mut record, facts);
-        let written = self.audit.log().append(record).await;
-        match (decision.allowed(), written) {
-            (true, Ok(seq)) => Ok(seq),
-            (true, Err(err)) => Err(ProxyError::AuditUnavailable(err.to_string())),
-            (false, written) => {
-                if let Err(err) = written {
-                    warn!(error = %err, "a denial could not be recorded in the audit log");
-                }
-                Err(ProxyError::Denied(decision.deny.clone()))
-            }
+        if decision.allowed() {
+            return self
+                .audit
+                .log()
+                .append(record)
+                .await
+                .map_err(|e| ProxyError::AuditUnavailable(e.to_string()));
         }
+        // A denial has happened once it is decided: its record is owed.
+        if let Err(err) = self.audit.log().append_owed(record).await {
+            warn!(error = %err, "a denial is not in the audit log yet; it is kept and retried");
+        }
+        Err(ProxyError::Denied(decision.deny.clone()))
     }
 
     /// Records a refusal that came before any decision (the container or user
@@ -412,8 +491,8 @@ impl ExecGate {
             "request": { "method": request.method, "path": audit::capped(&request.path) },
             "ignored_fields": request.ignored_fields,
         });
-        if let Err(audit_err) = self.audit.log().append(record).await {
-            warn!(error = %audit_err, "a refusal could not be recorded in the audit log");
+        if let Err(audit_err) = self.audit.log().append_owed(record).await {
+            warn!(error = %audit_err, "a refusal is not in the audit log yet; it is kept and retried");
         }
         err
     }

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// The busybox image `scripts/testbed.sh` builds (on every Docker daemon of the test bed).
 pub const IMAGE: &str = "execgate-test/busybox:latest";
 /// The same image as Podman names it after `podman load`.
@@ -460,4 +462,119 @@ impl Rng {
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
+}
+
+// ---------------------------------------------------------------------------
+// The audit trail, read back while execgate writes it
+
+/// Complete lines (newline-terminated) of every log file in `dir`, in chain order.
+pub fn log_lines(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("audit-") && n.ends_with(".jsonl"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        // A batch may be mid-write: only whole lines count.
+        let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
+        out.extend(complete.lines().filter(|l| !l.is_empty()).map(|l| (name.clone(), l.to_owned())));
+    }
+    out
+}
+
+/// Every record of the log in `dir`.
+pub fn records(dir: &Path) -> Vec<Value> {
+    log_lines(dir)
+        .into_iter()
+        .map(|(_, l)| serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Polls the log until a record matches `pred`.
+pub fn wait_record(dir: &Path, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = records(dir).into_iter().find(&pred) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what} in the audit log within {within:?}; log:\n{}",
+            log_lines(dir).into_iter().map(|(_, l)| l).collect::<Vec<_>>().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `execgate audit verify DIR` must pass; returns what it printed.
+pub fn verify_ok(dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_execgate"))
+        .args(["audit", "verify"])
+        .arg(dir)
+        .output()
+        .expect("run audit verify");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.starts_with("ok: "),
+        "audit verify failed ({:?}): {text}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// A tmpfs mounted for the test; unmounted on drop, even after a failure.
+pub struct Tmpfs {
+    pub mount: PathBuf,
+    _dir: TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Self {
+        let dir = TempDir::new("tmpfs");
+        let mount = dir.path().join("audit");
+        std::fs::create_dir(&mount).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(&mount)
+            .status()
+            .expect("mount");
+        assert!(status.success(), "mount -t tmpfs failed (these tests run as root)");
+        Tmpfs { mount, _dir: dir }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+    }
+}
+
+/// Writes zeros to `path` until the filesystem refuses (ENOSPC).
+pub fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).expect("filler");
+    let block = vec![0u8; 4096];
+    loop {
+        match file.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) => {
+                assert_eq!(err.raw_os_error(), Some(28), "expected ENOSPC, got {err}");
+                break;
+            }
+        }
+    }
+    let _ = file.sync_all();
 }

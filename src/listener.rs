@@ -117,17 +117,10 @@ fn refuse_live_or_foreign(path: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("execgate-listener-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
     #[tokio::test]
     async fn binds_with_mode_and_replaces_only_stale_sockets() {
-        let dir = temp_dir("bind");
-        let path = dir.join("gate.sock");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gate.sock");
 
         // A stale socket: bound, then its listener dropped (nobody accepts).
         drop(std::os::unix::net::UnixListener::bind(&path).expect("stale bind"));
@@ -147,6 +140,5 @@ mod tests {
         let err = Listener::bind(&path, 0o660, None).err().expect("regular file refused");
         assert!(err.to_string().contains("not a socket"), "{err:#}");
         assert_eq!(std::fs::read(&path).expect("still there"), b"data");
-        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

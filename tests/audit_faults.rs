@@ -650,6 +650,11 @@ fn a_client_gone_before_the_upgrade_still_gets_an_exec_end() {
         std::thread::sleep(Duration::from_micros(i * 200));
         drop(stream);
     }
+    // Some starts must have been allowed, or the check below holds vacuously.
+    let allowed = wait_record(audit.path(), "an allowed exec.start", Duration::from_secs(15), |r| {
+        r["event"] == "exec.start" && r["decision"] == "allow"
+    });
+    assert!(allowed["exec_id"].is_string(), "{allowed}");
     // Every allowed start must be ended (the longest session is 0.2 s).
     let deadline = Instant::now() + Duration::from_secs(15);
     let missing = loop {

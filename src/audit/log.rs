@@ -656,8 +656,8 @@ mod tests {
 
     #[test]
     fn the_chain_continues_across_restarts_and_cuts_a_torn_tail() {
-        let dir = std::env::temp_dir().join(format!("execgate-log-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_owned();
         let config = LogConfig {
             dir: dir.clone(),
             max_bytes: 1 << 20,
@@ -687,6 +687,5 @@ mod tests {
         reopened.thread.join().expect("writer");
         let report = super::super::verify::verify(&dir, None).expect("chain intact after the cut");
         assert_eq!(report.records, 3);
-        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

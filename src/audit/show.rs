@@ -388,29 +388,23 @@ mod tests {
 
     /// A temporary audit directory holding `records` (one log file) and
     /// `recordings` (path relative to the dir, contents).
-    struct Dir(std::path::PathBuf);
+    struct Dir(tempfile::TempDir);
 
     impl Dir {
         fn new(records: &[Value], recordings: &[(&str, &str)]) -> Dir {
-            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "execgate-show-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ));
+            let temp = tempfile::tempdir().expect("temp dir");
+            let dir = temp.path();
             std::fs::create_dir_all(dir.join("sessions")).expect("dir");
             let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
             std::fs::write(dir.join(chain::file_name(1)), lines).expect("log");
             for (path, text) in recordings {
                 std::fs::write(dir.join(path), text).expect("recording");
             }
-            Dir(dir)
+            Dir(temp)
         }
-    }
 
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+        fn path(&self) -> &Path {
+            self.0.path()
         }
     }
 
@@ -496,11 +490,11 @@ mod tests {
         records.extend(session_of(A, 2, 3, None));
         records[2]["command"] = nasty["command"].clone();
         let dir = Dir::new(&records, &[]);
-        for shown in [list(&dir.0).expect("list"), session(&dir.0, A).expect("session")] {
+        for shown in [list(dir.path()).expect("list"), session(dir.path(), A).expect("session")] {
             assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{shown:?}");
             assert!(shown.contains("x\\n2026-01-01T00:00:00Z  fake row\\x1b[2K"), "{shown}");
         }
-        let listed = list(&dir.0).expect("list");
+        let listed = list(dir.path()).expect("list");
         assert!(listed.contains("web\\x1b]0;t\\x07"), "{listed}");
         assert!(listed.contains("reasons: bad\\x1b[8m hidden"), "{listed}");
     }
@@ -511,13 +505,15 @@ mod tests {
         records.extend(session_of(B, 4, 5, None));
         let dir = Dir::new(&records, &[]);
         for prefix in ["aaaa", "", "a"] {
-            let err = format!("{:#}", session(&dir.0, prefix).expect_err("ambiguous"));
+            let err = format!("{:#}", session(dir.path(), prefix).expect_err("ambiguous"));
             assert!(err.contains("ambiguous") && err.contains(A) && err.contains(B), "{err}");
         }
-        let one = session(&dir.0, "aaaa2").expect("unique prefix");
+        let one = session(dir.path(), "aaaa2").expect("unique prefix");
         assert!(one.contains(B) && !one.contains(A), "{one}");
-        assert!(session(&dir.0, A).expect("full id").contains(A));
-        assert!(format!("{:#}", session(&dir.0, "b").expect_err("none")).contains("no records for exec b"));
+        assert!(session(dir.path(), A).expect("full id").contains(A));
+        assert!(
+            format!("{:#}", session(dir.path(), "b").expect_err("none")).contains("no records for exec b")
+        );
     }
 
     #[test]
@@ -534,14 +530,14 @@ mod tests {
                    "warnings": ["odd \u{1b}[1m warning"]}),
         ));
         let dir = Dir::new(&records, &[]);
-        let shown = session(&dir.0, "aaaa1").expect("session");
+        let shown = session(dir.path(), "aaaa1").expect("session");
         assert!(
             shown.contains("#1 2026-01-01T00:00:01Z exec.create allow: sh -c echo hi as 1000 in web"),
             "{shown}"
         );
         assert!(shown.contains("#3 2026-01-01T00:00:03Z exec.start allow"), "{shown}");
         assert!(!shown.contains("other"), "{shown}");
-        let denied = session(&dir.0, "aaaa2").expect("session");
+        let denied = session(dir.path(), "aaaa2").expect("session");
         assert!(denied.contains("exec.start deny"), "{denied}");
         assert!(
             denied.contains("    reason: exec as root is not allowed\n    reason: second reason\n"),
@@ -549,7 +545,7 @@ mod tests {
         );
         assert!(denied.contains("    warning: odd \\x1b[1m warning"), "{denied}");
         assert!(denied.contains("no exec.create record"), "{denied}");
-        let listed = list(&dir.0).expect("list");
+        let listed = list(dir.path()).expect("list");
         assert!(listed.contains("denied at start"), "{listed}");
         assert!(listed.contains("    reasons: exec as root is not allowed; second reason\n"), "{listed}");
     }
@@ -558,7 +554,7 @@ mod tests {
     fn a_denied_create_is_listed_with_its_reasons_cut_short() {
         let long = "x".repeat(500);
         let records = vec![exec_record(1, "exec.create", None, "deny", json!({"reasons": [long]}))];
-        let listed = list(&Dir::new(&records, &[]).0).expect("list");
+        let listed = list(Dir::new(&records, &[].path()).expect("list");
         assert!(listed.contains("denied at create"), "{listed}");
         let line = listed.lines().find(|l| l.trim_start().starts_with("reasons:")).expect("reasons line");
         assert!(line.ends_with('…') && line.chars().count() < 200, "{line}");
@@ -569,12 +565,12 @@ mod tests {
         assert!(inside("sessions/x.jsonl"));
         assert!(!inside("/etc/passwd") && !inside("../x") && !inside("sessions/../../x") && !inside(""));
         let records = session_of(A, 1, 2, Some("/etc/passwd"));
-        let shown = session(&Dir::new(&records, &[]).0, A).expect("session");
+        let shown = session(Dir::new(&records, &[].path(), A).expect("session");
         assert!(shown.contains("outside the audit directory") && !shown.contains("root:"), "{shown}");
         let path = "sessions/a.jsonl";
         let recording = "{\"execgate_recording\":1}\n{\"t\":0.1,\"s\":\"stdout\",\"d\":\"\\u001bc\"}\n";
-        let shown =
-            session(&Dir::new(&session_of(A, 1, 2, Some(path)), &[(path, recording)]).0, A).expect("session");
+        let shown = session(Dir::new(&session_of(A, 1, 2, Some(path)), &[(path, recording)].path(), A)
+            .expect("session");
         assert!(shown.contains("stdout | \\x1bc\n"), "{shown}");
     }
 }

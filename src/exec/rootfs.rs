@@ -44,7 +44,8 @@ mod tests {
 
     #[test]
     fn symlinks_stay_inside_the_root() {
-        let base = std::env::temp_dir().join(format!("execgate-rootfs-{}", std::process::id()));
+        let temp = tempfile::tempdir().expect("temp dir");
+        let base = temp.path();
         let root = base.join("root");
         std::fs::create_dir_all(root.join("etc")).expect("mkdir");
         std::fs::write(base.join("passwd"), "outside:x:0:0::/:/bin/sh\n").expect("outside file");
@@ -59,6 +60,5 @@ mod tests {
         );
         assert_eq!(read(&root, "etc/group").expect("read"), None);
         assert_eq!(read(&root, "etc/missing").expect("read"), None);
-        std::fs::remove_dir_all(&base).expect("cleanup");
     }
 }

@@ -554,7 +554,7 @@ mod tests {
     fn a_denied_create_is_listed_with_its_reasons_cut_short() {
         let long = "x".repeat(500);
         let records = vec![exec_record(1, "exec.create", None, "deny", json!({"reasons": [long]}))];
-        let listed = list(Dir::new(&records, &[].path()).expect("list");
+        let listed = list(Dir::new(&records, &[]).path()).expect("list");
         assert!(listed.contains("denied at create"), "{listed}");
         let line = listed.lines().find(|l| l.trim_start().starts_with("reasons:")).expect("reasons line");
         assert!(line.ends_with('…') && line.chars().count() < 200, "{line}");
@@ -565,11 +565,11 @@ mod tests {
         assert!(inside("sessions/x.jsonl"));
         assert!(!inside("/etc/passwd") && !inside("../x") && !inside("sessions/../../x") && !inside(""));
         let records = session_of(A, 1, 2, Some("/etc/passwd"));
-        let shown = session(Dir::new(&records, &[].path(), A).expect("session");
+        let shown = session(Dir::new(&records, &[]).path(), A).expect("session");
         assert!(shown.contains("outside the audit directory") && !shown.contains("root:"), "{shown}");
         let path = "sessions/a.jsonl";
         let recording = "{\"execgate_recording\":1}\n{\"t\":0.1,\"s\":\"stdout\",\"d\":\"\\u001bc\"}\n";
-        let shown = session(Dir::new(&session_of(A, 1, 2, Some(path)), &[(path, recording)].path(), A)
+        let shown = session(Dir::new(&session_of(A, 1, 2, Some(path)), &[(path, recording)]).path(), A)
             .expect("session");
         assert!(shown.contains("stdout | \\x1bc\n"), "{shown}");
     }

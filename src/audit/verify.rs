@@ -270,3 +270,80 @@ fn check_recording(dir: &Path, record: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::log::{AuditLog, LogConfig};
+
+    /// An audit directory whose log holds `records`, written by the real writer.
+    fn log_of(records: Vec<Value>) -> tempfile::TempDir {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_owned();
+        let config = LogConfig {
+            dir: dir.clone(),
+            max_bytes: 1 << 20,
+            retain: 5,
+            anchor_file: dir.join("anchors.jsonl"),
+            anchor_interval: Duration::from_secs(3600),
+            syslog: false,
+            syslog_socket: PathBuf::from("/dev/log"),
+        };
+        let opened = AuditLog::open(config).expect("open");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            for record in records {
+                opened.log.append(record).await.expect("durable");
+            }
+        });
+        drop(opened.log);
+        opened.thread.join().expect("writer");
+        std::fs::create_dir_all(dir.join("sessions")).expect("sessions");
+        temp
+    }
+
+    fn start(id: &str) -> Value {
+        json!({"event": "exec.start", "decision": "allow", "exec_id": id, "recording": {"path": format!("sessions/{id}.jsonl")}})
+    }
+
+    #[test]
+    fn sessions_not_all_on_record_are_listed_while_the_chain_stays_intact() {
+        let end = |id: &str, extra: Value| {
+            let mut end = json!({"event": "exec.end", "exec_id": id, "reason": "exited", "recording": null});
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                end[k] = v.clone();
+            }
+            end
+        };
+        let temp = log_of(vec![
+            start("never"),
+            end("never", json!({})),
+            start("failed"),
+            end(
+                "failed",
+                json!({"reason": "recording_failed", "recording_error": "write failed: disk full"}),
+            ),
+            start("crashed"),
+            end("crashed", json!({"reason": "incomplete"})),
+            start("live-gone"),
+            start("live-here"),
+            json!({"event": "exec.start", "decision": "deny", "exec_id": "denied", "recording": null}),
+        ]);
+        for id in ["crashed", "live-here"] {
+            std::fs::write(temp.path().join(format!("sessions/{id}.jsonl")), "{}\n").expect("recording");
+        }
+        let report = verify(temp.path(), None).expect("the chain is intact");
+        let listed: Vec<(&str, &str)> =
+            report.unrecorded.iter().map(|u| (u.exec_id.as_str(), u.reason.as_str())).collect();
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        assert!(listed[0].0 == "never" && listed[0].1.contains("never written"), "{listed:?}");
+        assert!(listed[1].0 == "failed" && listed[1].1.contains("disk full"), "{listed:?}");
+        assert!(listed[2].0 == "live-gone" && listed[2].1.contains("is missing"), "{listed:?}");
+        assert!(report.unrecorded[0].place.contains("(seq 2)"), "{:?}", report.unrecorded[0]);
+    }
+}

@@ -196,3 +196,29 @@ fn a_libpod_exec_made_behind_execgates_back_is_judged_at_start() {
     assert_eq!(podman_exec(&id)["Running"], false);
     assert_eq!(podman_exec(&id)["Pid"], 0, "the refused exec never ran");
 }
+
+#[test]
+fn an_exec_runs_once_on_podman_too() {
+    let gate = gate();
+    let c = PodmanContainer::run("once");
+    let marker = unique("once");
+    let body =
+        format!(r#"{{"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","echo {marker}; sleep 2"]}}"#);
+    let id = common::create_exec_on(&gate.socket, &c.0, &body);
+    let mut first = gate.connect();
+    first
+        .write_all(&common::start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, true))
+        .expect("start");
+    let seen = read_until(&mut first, marker.as_bytes());
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&seen));
+    let (status, answer) = exchange(
+        &gate.socket,
+        &common::start_request("/v1.41", &id, r#"{"Detach":false,"Tty":false}"#, true),
+    );
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("already started through execgate"));
+    let mut rest = Vec::new();
+    let _ = first.read_to_end(&mut rest);
+    let end = common::exec_end_of(&gate.audit, &marker);
+    assert_eq!((end["reason"].as_str(), end["exit_code"].as_i64()), (Some("exited"), Some(0)), "{end}");
+}

@@ -13,6 +13,8 @@ mod body;
 pub mod cli;
 mod error;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listener;
 mod logging;
 pub mod policy;

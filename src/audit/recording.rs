@@ -583,7 +583,7 @@ fn mostly_control(text: &str) -> bool {
 /// Takes the longest valid UTF-8 text from `buf`, keeping an incomplete
 /// trailing character for the next chunk. Bytes that are not UTF-8 at all come
 /// back raw (the whole buffer), so nothing is lost or guessed.
-fn split_utf8(buf: &mut Vec<u8>) -> (Option<String>, Option<Vec<u8>>) {
+pub(crate) fn split_utf8(buf: &mut Vec<u8>) -> (Option<String>, Option<Vec<u8>>) {
     let text = |bytes: Vec<u8>| {
         let text =
             String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());

@@ -133,7 +133,7 @@ pub fn verify(dir: &Path, anchor_file: Option<&Path>) -> Result<Report, Broken> 
                             ),
                         ));
                     }
-                    if seq != last_seq + 1 {
+                    if last_seq.checked_add(1) != Some(seq) {
                         return Err(broken(
                             at(Some(seq)),
                             format!("sequence jumps from {last_seq} to {seq}"),
@@ -345,5 +345,29 @@ mod tests {
         assert!(listed[1].0 == "failed" && listed[1].1.contains("disk full"), "{listed:?}");
         assert!(listed[2].0 == "live-gone" && listed[2].1.contains("is missing"), "{listed:?}");
         assert!(report.unrecorded[0].place.contains("(seq 2)"), "{:?}", report.unrecorded[0]);
+    }
+
+    /// Writes `lines` as one log file in a fresh directory and verifies it.
+    fn verify_lines(tag: &str, lines: &[String]) -> Result<Report, Broken> {
+        let dir =
+            tempfile::Builder::new().prefix(&format!("execgate-verify-{tag}-")).tempdir().expect("temp dir");
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(dir.path().join(chain::file_name(1)), text).expect("log file");
+        verify(dir.path(), None)
+    }
+
+    /// Regression (found by the `audit_verify` fuzz target): a chain whose seq
+    /// wraps from `u64::MAX` to 0 overflowed `last_seq + 1` — a panic in a
+    /// debug build, and in a release build the wrapped seq passed as the next.
+    #[test]
+    fn a_seq_past_u64_max_is_a_jump() {
+        let first =
+            serde_json::json!({"seq": u64::MAX, "prev": chain::hex(&[7; 32]), "event": "audit.checkpoint"})
+                .to_string();
+        let second =
+            serde_json::json!({"seq": 0, "prev": chain::hex(&chain::hash(first.as_bytes())), "event": "x"})
+                .to_string();
+        let broken = verify_lines("wrap", &[first, second]).expect_err("a wrapped seq does not verify");
+        assert_eq!(broken.reason, format!("sequence jumps from {} to 0", u64::MAX));
     }
 }

@@ -1202,51 +1202,28 @@ fn stream_once(target: &Target, container: &str, bytes: u64, probe: &Probe) -> R
     Ok(StreamRun { secs, cpu: CpuUse::between(&before, &after, probe.cpus) })
 }
 
-/// Splits the daemon's multiplexed exec stream: frames of an 8-byte header
-/// `[stream, 0, 0, 0, length as big-endian u32]` and `length` bytes.
+/// What a benchmarked exec streamed: stdout counted, the start of stderr kept
+/// for error messages.
 #[derive(Default)]
 struct Demux {
-    header: [u8; 8],
-    header_filled: usize,
-    stream: u8,
-    remaining: usize,
+    frames: execgate::docker_stream::Demux,
     stdout: u64,
     /// The first KiB of stderr, for error messages.
     stderr: Vec<u8>,
 }
 
 impl Demux {
-    fn feed(&mut self, mut data: &[u8]) -> Result<()> {
-        while !data.is_empty() {
-            if self.remaining == 0 {
-                let take = (8 - self.header_filled).min(data.len());
-                self.header[self.header_filled..self.header_filled + take].copy_from_slice(&data[..take]);
-                self.header_filled += take;
-                data = &data[take..];
-                if self.header_filled == 8 {
-                    self.header_filled = 0;
-                    self.stream = self.header[0];
-                    ensure!(
-                        self.stream <= 2,
-                        "stream frame header names stream {}; is the exec a TTY?",
-                        self.stream
-                    );
-                    let [_, _, _, _, a, b, c, d] = self.header;
-                    self.remaining = u32::from_be_bytes([a, b, c, d]) as usize;
-                }
-                continue;
-            }
-            let take = self.remaining.min(data.len());
-            match self.stream {
-                1 => self.stdout += take as u64,
-                2 => {
+    fn feed(&mut self, data: &[u8]) -> Result<()> {
+        use execgate::docker_stream::Stream;
+        for (stream, part) in self.frames.feed(data) {
+            match stream {
+                Stream::Stdout => self.stdout += part.len() as u64,
+                Stream::Stderr => {
                     let room = 1024usize.saturating_sub(self.stderr.len());
-                    self.stderr.extend_from_slice(&data[..take.min(room)]);
+                    self.stderr.extend_from_slice(&part[..part.len().min(room)]);
                 }
-                _ => {}
+                other => bail!("stream frame header names stream {}; is the exec a TTY?", other.id()),
             }
-            self.remaining -= take;
-            data = &data[take..];
         }
         Ok(())
     }

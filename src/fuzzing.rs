@@ -6,12 +6,12 @@
 //! The parsers already public are used from where they live:
 //! [`crate::exec::create::ExecConfig::decode`],
 //! [`crate::exec::start::StartConfig::decode`], [`crate::exec::user`] and
-//! [`crate::audit::recording::Demux`].
+//! [`crate::docker_stream::Demux`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use crate::audit::recording::{Demux, Stream};
 pub use crate::audit::verify::{Broken, Report};
+pub use crate::docker_stream::{Demux, Stream};
 pub use crate::route::{BadPath, Prefix, Route};
 
 /// `route::classify` for `method` and a raw (percent-encoded) `path`; `None`

@@ -11,6 +11,7 @@
 pub mod audit;
 mod body;
 pub mod cli;
+pub mod docker_stream;
 mod error;
 pub mod exec;
 #[doc(hidden)]

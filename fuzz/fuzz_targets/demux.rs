@@ -1,4 +1,4 @@
-//! The Docker stream demuxer (`recording::Demux`) and the recorder's text/raw
+//! The Docker stream demuxer (`docker_stream::Demux`) and the recorder's text/raw
 //! split behind it; the properties are `execgate_fuzz::checks::demux`'s.
 //!
 //! Input: `[k][k split points, u16 LE][stream bytes]`.

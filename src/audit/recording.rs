@@ -29,6 +29,7 @@ use tracing::warn;
 
 use super::chain;
 use super::log::AuditLog;
+use crate::docker_stream::{Demux, Stream};
 
 /// Messages queued to the recorder before a pump waits (backpressure, not loss).
 const QUEUE: usize = 1024;
@@ -50,30 +51,6 @@ pub enum RecordMode {
     Output,
     /// Nothing: sessions are counted, not recorded.
     None,
-}
-
-/// Which stream bytes belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    /// Typed by the client.
-    Stdin,
-    /// Process output.
-    Stdout,
-    /// Process error output.
-    Stderr,
-    /// The daemon's own error frames.
-    System,
-}
-
-impl Stream {
-    fn name(self) -> &'static str {
-        match self {
-            Stream::Stdin => "stdin",
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-            Stream::System => "system",
-        }
-    }
 }
 
 /// What a recording starts with.
@@ -429,48 +406,6 @@ impl Tap {
     }
 }
 
-/// Splits the daemon's multiplexed stream (`[stream, 0, 0, 0, len u32 BE]
-/// payload`) into per-stream parts; frames may split anywhere across reads.
-#[derive(Debug, Default)]
-pub struct Demux {
-    header: Vec<u8>,
-    remaining: usize,
-    stream: Option<Stream>,
-}
-
-impl Demux {
-    /// Feeds bytes; returns the payload parts they complete or continue.
-    pub fn feed<'a>(&mut self, mut data: &'a [u8]) -> Vec<(Stream, &'a [u8])> {
-        let mut parts = Vec::new();
-        while !data.is_empty() {
-            if self.remaining == 0 {
-                let need = 8 - self.header.len();
-                let take = need.min(data.len());
-                self.header.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if self.header.len() == 8 {
-                    self.stream = Some(match self.header[0] {
-                        0 => Stream::Stdin,
-                        1 => Stream::Stdout,
-                        2 => Stream::Stderr,
-                        _ => Stream::System,
-                    });
-                    self.remaining =
-                        u32::from_be_bytes([self.header[4], self.header[5], self.header[6], self.header[7]])
-                            as usize;
-                    self.header.clear();
-                }
-                continue;
-            }
-            let take = self.remaining.min(data.len());
-            parts.push((self.stream.unwrap_or(Stream::Stdout), &data[..take]));
-            self.remaining -= take;
-            data = &data[take..];
-        }
-        parts
-    }
-}
-
 fn file_stamp() -> String {
     super::log::now_rfc3339().replace([':', '-'], "").chars().take(15).collect()
 }
@@ -724,34 +659,6 @@ fn finish(recording: &mut Open) -> std::io::Result<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn demux_handles_frames_split_anywhere() {
-        let mut stream = Vec::new();
-        for (id, payload) in [(1u8, &b"hello "[..]), (2, b"oops"), (1, b"world")] {
-            stream.extend_from_slice(&[id, 0, 0, 0]);
-            stream.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-            stream.extend_from_slice(payload);
-        }
-        for split in 1..stream.len() {
-            let mut demux = Demux::default();
-            let mut out: Vec<(Stream, Vec<u8>)> = Vec::new();
-            for chunk in [&stream[..split], &stream[split..]] {
-                for (s, part) in demux.feed(chunk) {
-                    match out.last_mut() {
-                        Some((last, bytes)) if *last == s => bytes.extend_from_slice(part),
-                        _ => out.push((s, part.to_vec())),
-                    }
-                }
-            }
-            let joined: Vec<(Stream, &[u8])> = out.iter().map(|(s, b)| (*s, b.as_slice())).collect();
-            assert_eq!(
-                joined,
-                vec![(Stream::Stdout, &b"hello "[..]), (Stream::Stderr, b"oops"), (Stream::Stdout, b"world")],
-                "split at {split}"
-            );
-        }
-    }
 
     #[test]
     fn control_heavy_text_counts_as_binary() {

@@ -351,16 +351,9 @@ pub fn start_request(version_prefix: &str, exec_id: &str, body: &str, upgrade: b
 }
 
 /// Splits a non-TTY exec stream into (stream id, payload) frames.
-pub fn frames(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while data.len() >= 8 {
-        let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
-        assert!(data.len() >= 8 + len, "truncated frame");
-        out.push((data[0], data[8..8 + len].to_vec()));
-        data = &data[8 + len..];
-    }
-    assert!(data.is_empty(), "trailing bytes after frames");
-    out
+pub fn frames(data: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let frames = execgate::docker_stream::frames(data).expect("the stream ends inside a frame");
+    frames.into_iter().map(|(stream, payload)| (stream.id(), payload.to_vec())).collect()
 }
 
 /// Creates an exec directly on the daemon with `body` and returns its id.

@@ -41,6 +41,9 @@ pub enum ProxyError {
     /// An allowed exec session cannot be recorded, so it does not start.
     #[error("exec refused: {0}")]
     RecordingUnavailable(String),
+    /// execgate itself failed at something that should not fail.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The audit log cannot take the record an allowed exec needs.
     #[error("audit log unavailable: {0}")]
     AuditUnavailable(String),
@@ -75,6 +78,7 @@ impl ProxyError {
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
             ProxyError::Conflict(_) => StatusCode::CONFLICT,
+            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::RecordingUnavailable(_) | ProxyError::AuditUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

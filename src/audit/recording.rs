@@ -457,7 +457,7 @@ impl Open {
     }
 
     fn line(&mut self, value: &Value) -> std::io::Result<()> {
-        let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+        let mut bytes = value.to_string().into_bytes();
         bytes.push(b'\n');
         self.file.write_all(&bytes)?;
         self.hasher.update(&bytes);

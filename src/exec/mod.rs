@@ -397,7 +397,9 @@ impl ExecGate {
         }
         let target = format!("{}/exec/{}/start", prefix.path(), context::segment(exec_id));
         parts.uri = rewrite_path(&parts.uri, &target)?;
-        let canonical = Bytes::from(serde_json::to_vec(&start).unwrap_or_default());
+        let canonical = serde_json::to_vec(&start)
+            .map(Bytes::from)
+            .map_err(|e| ProxyError::Internal(format!("cannot encode the judged exec start body: {e}")))?;
         body::set_length(&mut parts.headers, canonical.len());
         claim.keep();
         let plan = StartPlan { exec_id: exec_id.to_owned(), facts, start, session, started: Instant::now() };
@@ -590,12 +592,17 @@ impl ExecGate {
 
     /// Evaluates the policy and logs the decision.
     fn decide(&self, input: &Input<'_>, exec_id: Option<&str>) -> Decision {
-        let value = match serde_json::to_value(input) {
-            Ok(value) => value,
-            Err(err) => serde_json::json!({ "unserializable": err.to_string() }),
-        };
         let started = std::time::Instant::now();
-        let decision = self.policies.current().decide(&value);
+        let policies = self.policies.current();
+        // An input that cannot be built is a denial, never an input judged without it.
+        let decision = match serde_json::to_value(input) {
+            Ok(value) => policies.decide(&value),
+            Err(err) => Decision {
+                deny: vec![format!("cannot build the policy input (fail closed): {err}")],
+                warn: Vec::new(),
+                policy_hash: policies.hash().to_owned(),
+            },
+        };
         let decision_us = started.elapsed().as_micros() as u64;
         let cmd = input.exec.cmd.as_deref().unwrap_or_default().join(" ");
         if decision.allowed() {

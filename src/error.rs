@@ -41,6 +41,10 @@ pub enum ProxyError {
     /// An allowed exec session cannot be recorded, so it does not start.
     #[error("exec refused: {0}")]
     RecordingUnavailable(String),
+    /// The daemon answered a lookup execgate made with something it cannot
+    /// use (a broken body, an unreadable archive): the daemon is failing.
+    #[error("{0}")]
+    DaemonAnswer(String),
     /// execgate itself failed at something that should not fail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,7 +77,7 @@ pub enum UpstreamCause {
 impl ProxyError {
     fn status(&self) -> StatusCode {
         match self {
-            ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Upstream { .. } | ProxyError::DaemonAnswer(_) => StatusCode::BAD_GATEWAY,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
@@ -121,5 +125,21 @@ mod tests {
             message.starts_with("execgate: cannot reach the Docker daemon at /nowhere.sock: "),
             "{message}"
         );
+    }
+
+    #[test]
+    fn each_cause_has_its_status() {
+        let cases = [
+            (ProxyError::BadRequest("x".into()), StatusCode::BAD_REQUEST),
+            (ProxyError::Denied(vec!["x".into()]), StatusCode::FORBIDDEN),
+            (ProxyError::Conflict("x".into()), StatusCode::CONFLICT),
+            (ProxyError::DaemonAnswer("x".into()), StatusCode::BAD_GATEWAY),
+            (ProxyError::RecordingUnavailable("x".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (ProxyError::AuditUnavailable("x".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (ProxyError::Internal("x".into()), StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status(), status, "{err}");
+        }
     }
 }

@@ -43,20 +43,20 @@ pub async fn read(
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
             status => {
-                return Err(ProxyError::Denied(vec![format!(
+                return Err(ProxyError::DaemonAnswer(format!(
                     "cannot read {current} through the archive API: {status}"
-                )]));
+                )));
             }
         }
         let bytes = Limited::new(response.into_body(), MAX_ARCHIVE)
             .collect()
             .await
             .map_err(|e| {
-                ProxyError::Denied(vec![format!("cannot read {current} through the archive API: {e}")])
+                ProxyError::DaemonAnswer(format!("cannot read {current} through the archive API: {e}"))
             })?
             .to_bytes();
         match first_entry(&bytes)
-            .map_err(|e| ProxyError::Denied(vec![format!("unreadable archive of {current}: {e}")]))?
+            .map_err(|e| ProxyError::DaemonAnswer(format!("unreadable archive of {current}: {e}")))?
         {
             Entry::File(bytes) => return Ok(Some(bytes)),
             Entry::Link(target) => current = resolve_link(&current, &target),

@@ -180,7 +180,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .collect()
         .await
         .map_err(|e| {
-            ProxyError::Denied(vec![format!("failed to read the daemon's answer about {what}: {e}")])
+            ProxyError::DaemonAnswer(format!("failed to read the daemon's answer about {what}: {e}"))
         })?
         .to_bytes();
     if status != StatusCode::OK {
@@ -191,7 +191,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         return Err(ProxyError::Daemon { status, context: format!("cannot look up {what}"), message });
     }
     serde_json::from_slice(&bytes)
-        .map_err(|e| ProxyError::Denied(vec![format!("unreadable daemon answer about {what}: {e}")]))
+        .map_err(|e| ProxyError::DaemonAnswer(format!("unreadable daemon answer about {what}: {e}")))
 }
 
 /// Resolves a container reference (name, id or prefix) to the container.

@@ -677,10 +677,10 @@ fn rewrite_path(uri: &Uri, path: &str) -> Result<Uri, ProxyError> {
     parts.path_and_query = Some(
         path_and_query
             .parse()
-            .map_err(|_| ProxyError::BadRequest(format!("cannot form request path {path_and_query:?}")))?,
+            .map_err(|_| ProxyError::Internal(format!("cannot form request path {path_and_query:?}")))?,
     );
     Uri::from_parts(parts)
-        .map_err(|_| ProxyError::BadRequest(format!("cannot form request path {path_and_query:?}")))
+        .map_err(|_| ProxyError::Internal(format!("cannot form request path {path_and_query:?}")))
 }
 
 #[cfg(test)]

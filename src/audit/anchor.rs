@@ -29,7 +29,7 @@ impl Anchors {
 
     /// Records that `seq` with `hash` (in log file `name`) is the head now.
     pub fn write(&self, reason: &str, name: &str, seq: u64, hash: &str) -> std::io::Result<()> {
-        let time = super::log::now_rfc3339();
+        let time = super::clock::now_rfc3339();
         let line =
             json!({ "time": time, "reason": reason, "file": name, "seq": seq, "hash": hash }).to_string();
         let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(&self.file)?;

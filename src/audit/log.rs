@@ -15,7 +15,7 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 
 use super::anchor::Anchors;
 use super::chain::{self, GENESIS, Hash};
+use super::clock::now_rfc3339;
 
 /// Most records written and synced in one batch.
 const MAX_BATCH: usize = 4096;
@@ -239,11 +240,6 @@ fn warn_without_syslog(socket: &Path) {
              or pass --no-syslog)"
         );
     }
-}
-
-/// RFC 3339 UTC with microseconds.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
 }
 
 struct Writer {

@@ -5,6 +5,7 @@
 
 pub mod anchor;
 pub mod chain;
+mod clock;
 pub mod log;
 pub mod recording;
 pub mod show;

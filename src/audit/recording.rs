@@ -407,7 +407,7 @@ impl Tap {
 }
 
 fn file_stamp() -> String {
-    super::log::now_rfc3339().replace([':', '-'], "").chars().take(15).collect()
+    super::clock::now_rfc3339().replace([':', '-'], "").chars().take(15).collect()
 }
 
 /// One recording being written.

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::audit::{Audit, Counts, EndReason, SessionEnd};
+use crate::audit::{Audit, Counts, EndReason, SessionEnd, recording::Tap};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::exec::context::{self, CallerInfo};
@@ -470,6 +470,13 @@ impl Watcher {
             detail,
         };
         self.audit.exec_end(&plan.facts, end).await;
+    }
+}
+
+/// The recorder's taps are what a session's bridge tees into.
+impl tunnel::Tee for Tap {
+    fn observe(&mut self, data: &[u8]) -> impl Future<Output = ()> + Send {
+        Tap::observe(self, data)
     }
 }
 

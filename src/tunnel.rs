@@ -17,14 +17,20 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use crate::audit::recording::Tap;
-
 /// Read size of each pump: large enough that a bulk stream costs few syscalls.
 const CHUNK: usize = 64 * 1024;
 /// How long the client may take to close its side once the daemon has closed
 /// the stream (the process ended, or detached). A client that never does would
 /// otherwise hold both sockets, and the session's end record, indefinitely.
 pub const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What sees every chunk crossing one direction of a bridge before it is
+/// forwarded (the session recorder's taps). The pump waits for it, so a tee
+/// can hold the stream back.
+pub trait Tee: Send {
+    /// Sees `data`, about to be forwarded.
+    fn observe(&mut self, data: &[u8]) -> impl Future<Output = ()> + Send;
+}
 
 /// How a bridged session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +54,10 @@ enum PumpError {
 /// and the client's [`LINGER`] is over); returns how it ended. `client` is the client's
 /// socket with the bytes already read from it; `taps` (client→daemon,
 /// daemon→client) see every byte before it is forwarded.
-pub async fn bridge(
+pub async fn bridge<T: Tee>(
     client: (UnixStream, Bytes),
     daemon: Upgraded,
-    taps: Option<(Tap, Tap)>,
+    taps: Option<(T, T)>,
 ) -> io::Result<Ending> {
     let (client, client_pending) = client;
     let (daemon, daemon_pending) = into_stream(daemon)?;
@@ -122,7 +128,7 @@ async fn pump(
     pending: Bytes,
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
-    mut tap: Option<Tap>,
+    mut tap: Option<impl Tee>,
 ) -> Result<(), PumpError> {
     if let Some(tap) = tap.as_mut() {
         tap.observe(&pending).await;
@@ -143,7 +149,19 @@ async fn pump(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// A tee that keeps what it saw.
+    struct Seen(Arc<Mutex<Vec<u8>>>);
+
+    impl Tee for Seen {
+        fn observe(&mut self, data: &[u8]) -> impl Future<Output = ()> + Send {
+            self.0.lock().expect("seen").extend_from_slice(data);
+            async {}
+        }
+    }
 
     #[tokio::test]
     async fn a_half_close_is_not_a_hang_up_but_a_close_is() {
@@ -158,12 +176,14 @@ mod tests {
     async fn pump_forwards_pending_bytes_first_and_half_closes() {
         let (mut source, from) = tokio::io::duplex(16);
         let (to, mut sink) = tokio::io::duplex(1024);
-        let task = tokio::spawn(pump(Bytes::from_static(b"early:"), from, to, None));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn(pump(Bytes::from_static(b"early:"), from, to, Some(Seen(seen.clone()))));
         source.write_all(b"late").await.expect("write");
         drop(source);
         let mut out = Vec::new();
         sink.read_to_end(&mut out).await.expect("read to EOF");
         assert_eq!(out, b"early:late");
+        assert_eq!(*seen.lock().expect("seen"), b"early:late", "the tee sees every byte, pending ones first");
         assert!(matches!(task.await.expect("join"), Ok(())));
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Component, Path};
 
 use serde_json::Value;
 
-use super::anchor;
+use super::anchor::{self, Anchor};
 use super::chain::{self, GENESIS, Hash};
 
 /// What an intact log holds.
@@ -73,127 +73,171 @@ pub fn verify(dir: &Path, anchor_file: Option<&Path>) -> Result<Report, Broken> 
     let default_anchor = super::default_anchor_file(dir);
     let anchor_path =
         anchor_file.map(Path::to_path_buf).or_else(|| default_anchor.exists().then_some(default_anchor));
-    let mut anchors = Vec::new();
-    if let Some(path) = &anchor_path {
-        let place = path.display().to_string();
-        for entry in anchor::read(path).map_err(|e| broken(&place, format!("cannot read: {e}")))? {
-            anchors.push(entry.map_err(|e| broken(&place, e))?);
-        }
-    }
-    let mut wanted: HashMap<u64, Option<Hash>> = anchors.iter().map(|a| (a.seq, None)).collect();
-
-    let mut report = Report {
-        files: files.len(),
-        records: 0,
-        recordings: 0,
-        anchors: 0,
-        head_seq: 0,
-        head: String::new(),
-        unrecorded: Vec::new(),
+    let anchors = match &anchor_path {
+        Some(path) => read_anchors(path)?,
+        None => Vec::new(),
     };
-    let mut announced: HashMap<String, Announced> = HashMap::new();
-    let mut previous: Option<(u64, Hash)> = None;
-    let mut first_seq = None;
+    let mut walk = Walk::new(dir, &anchors);
     for file in &files {
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let bytes = std::fs::read(file).map_err(|e| broken(&name, format!("cannot read: {e}")))?;
+        walk.file(&name, &bytes)?;
+    }
+    let place = anchor_path.map(|p| p.display().to_string()).unwrap_or_default();
+    walk.finish(files.len(), &place, &anchors)
+}
+
+fn read_anchors(path: &Path) -> Result<Vec<Anchor>, Broken> {
+    let place = path.display().to_string();
+    anchor::read(path)
+        .map_err(|e| broken(&place, format!("cannot read: {e}")))?
+        .into_iter()
+        .map(|entry| entry.map_err(|e| broken(&place, e)))
+        .collect()
+}
+
+/// The chain, walked record by record in order.
+struct Walk<'a> {
+    dir: &'a Path,
+    /// The hash of each record an anchor names, once it is seen.
+    anchored: HashMap<u64, Option<Hash>>,
+    /// Recorded sessions started and not yet ended.
+    announced: HashMap<String, Announced>,
+    /// Seq and hash of the last record.
+    previous: Option<(u64, Hash)>,
+    first_seq: Option<u64>,
+    records: u64,
+    recordings: usize,
+    unrecorded: Vec<Unrecorded>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(dir: &'a Path, anchors: &[Anchor]) -> Self {
+        Walk {
+            dir,
+            anchored: anchors.iter().map(|a| (a.seq, None)).collect(),
+            announced: HashMap::new(),
+            previous: None,
+            first_seq: None,
+            records: 0,
+            recordings: 0,
+            unrecorded: Vec::new(),
+        }
+    }
+
+    /// Walks the records of one log file.
+    fn file(&mut self, name: &str, bytes: &[u8]) -> Result<(), Broken> {
         if !bytes.is_empty() && !bytes.ends_with(b"\n") {
             let line = bytes.split(|&b| b == b'\n').count();
             return Err(broken(format!("{name}:{line}"), "the last record is incomplete (cut mid-line)"));
         }
         for (index, line) in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-            let at = |seq: Option<u64>| match seq {
-                Some(seq) => format!("{name}:{} (seq {seq})", index + 1),
-                None => format!("{name}:{}", index + 1),
-            };
-            let record: Value = serde_json::from_slice(line)
-                .map_err(|e| broken(at(None), format!("not a JSON record: {e}")))?;
-            let seq = record["seq"].as_u64().ok_or_else(|| broken(at(None), "record without a seq"))?;
-            let prev =
-                record["prev"].as_str().ok_or_else(|| broken(at(Some(seq)), "record without a prev hash"))?;
-            if index == 0 && record["event"] != "audit.checkpoint" {
-                return Err(broken(at(Some(seq)), "a log file must open with an audit.checkpoint record"));
-            }
-            match previous {
-                None if seq == 1 && prev != chain::hex(&GENESIS) => {
-                    return Err(broken(
-                        at(Some(seq)),
-                        "the first record of the log does not start from the genesis hash",
-                    ));
-                }
-                // Older files were removed by retention: the chain is verified
-                // from this retained checkpoint on.
-                None => {}
-                Some((last_seq, last_hash)) => {
-                    if prev != chain::hex(&last_hash) {
-                        return Err(broken(
-                            at(Some(seq)),
-                            format!(
-                                "does not chain to the record before it (seq {last_seq}): a record was edited, inserted, deleted or reordered"
-                            ),
-                        ));
-                    }
-                    if last_seq.checked_add(1) != Some(seq) {
-                        return Err(broken(
-                            at(Some(seq)),
-                            format!("sequence jumps from {last_seq} to {seq}"),
-                        ));
-                    }
-                }
-            }
-            let hash = chain::hash(line);
-            if let Some(slot) = wanted.get_mut(&seq) {
-                *slot = Some(hash);
-            }
-            check_recording(dir, &record).map_err(|reason| broken(at(Some(seq)), reason))?;
-            follow_session(dir, &record, at(Some(seq)), &mut announced, &mut report.unrecorded);
-            if record["recording"]["sha256"].is_string() {
-                report.recordings += 1;
-            }
-            first_seq.get_or_insert(seq);
-            previous = Some((seq, hash));
-            report.records += 1;
+            self.record(&format!("{name}:{}", index + 1), index == 0, line)?;
         }
+        Ok(())
     }
-    let (head_seq, head) =
-        previous.ok_or_else(|| broken(dir.display().to_string(), "the log holds no records"))?;
-    report.head_seq = head_seq;
-    report.head = chain::hex(&head);
-    // Sessions still live (or cut by a crash the log has not seen yet): their
-    // recording must at least exist.
-    let mut live: Vec<(String, Announced)> = announced.into_iter().collect();
-    live.sort_by(|a, b| a.1.place.cmp(&b.1.place));
-    for (exec_id, start) in live {
-        if let Err(reason) = exists(dir, &start.path) {
-            report.unrecorded.push(Unrecorded { place: start.place, exec_id, reason });
+
+    /// Checks one record at `place` (`file:line`) and follows it on.
+    fn record(&mut self, place: &str, opens_file: bool, line: &[u8]) -> Result<(), Broken> {
+        let record: Value =
+            serde_json::from_slice(line).map_err(|e| broken(place, format!("not a JSON record: {e}")))?;
+        let seq = record["seq"].as_u64().ok_or_else(|| broken(place, "record without a seq"))?;
+        let at = format!("{place} (seq {seq})");
+        let prev = record["prev"].as_str().ok_or_else(|| broken(&at, "record without a prev hash"))?;
+        if opens_file && record["event"] != "audit.checkpoint" {
+            return Err(broken(&at, "a log file must open with an audit.checkpoint record"));
+        }
+        self.links(seq, prev).map_err(|reason| broken(&at, reason))?;
+        let hash = chain::hash(line);
+        if let Some(slot) = self.anchored.get_mut(&seq) {
+            *slot = Some(hash);
+        }
+        check_recording(self.dir, &record).map_err(|reason| broken(&at, reason))?;
+        if record["recording"]["sha256"].is_string() {
+            self.recordings += 1;
+        }
+        follow_session(self.dir, &record, at, &mut self.announced, &mut self.unrecorded);
+        self.first_seq.get_or_insert(seq);
+        self.previous = Some((seq, hash));
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Whether a record with `seq` and `prev` follows the last one.
+    fn links(&self, seq: u64, prev: &str) -> Result<(), String> {
+        match self.previous {
+            None if seq == 1 && prev != chain::hex(&GENESIS) => {
+                Err("the first record of the log does not start from the genesis hash".into())
+            }
+            // Older files were removed by retention: the chain is verified
+            // from this retained checkpoint on.
+            None => Ok(()),
+            Some((last_seq, last_hash)) if prev != chain::hex(&last_hash) => Err(format!(
+                "does not chain to the record before it (seq {last_seq}): a record was edited, inserted, deleted or reordered"
+            )),
+            Some((last_seq, _)) if last_seq.checked_add(1) != Some(seq) => {
+                Err(format!("sequence jumps from {last_seq} to {seq}"))
+            }
+            Some(_) => Ok(()),
         }
     }
 
-    let place = anchor_path.map(|p| p.display().to_string()).unwrap_or_default();
-    for a in &anchors {
-        if a.seq > head_seq {
-            return Err(broken(
-                &place,
-                format!(
-                    "the log ends at seq {head_seq} but an anchor records seq {} (in {}): the tail was cut",
-                    a.seq, a.file
-                ),
-            ));
-        }
-        if first_seq.is_some_and(|first| a.seq < first) {
-            continue; // anchored a record that retention has since removed
-        }
-        match wanted.get(&a.seq).copied().flatten() {
-            Some(hash) if chain::hex(&hash) == a.hash => report.anchors += 1,
-            _ => {
-                return Err(broken(
-                    &place,
-                    format!("the record at seq {} does not match its anchor: it was rewritten", a.seq),
-                ));
+    /// The report, once live sessions' recordings and the anchors (read from
+    /// `place`) are checked.
+    fn finish(mut self, files: usize, place: &str, anchors: &[Anchor]) -> Result<Report, Broken> {
+        let (head_seq, head) = self
+            .previous
+            .ok_or_else(|| broken(self.dir.display().to_string(), "the log holds no records"))?;
+        // Sessions still live (or cut by a crash the log has not seen yet):
+        // their recording must at least exist.
+        let mut live: Vec<(String, Announced)> = std::mem::take(&mut self.announced).into_iter().collect();
+        live.sort_by(|a, b| a.1.place.cmp(&b.1.place));
+        for (exec_id, start) in live {
+            if let Err(reason) = exists(self.dir, &start.path) {
+                self.unrecorded.push(Unrecorded { place: start.place, exec_id, reason });
             }
         }
+        let anchors = self.check_anchors(place, anchors, head_seq)?;
+        Ok(Report {
+            files,
+            records: self.records,
+            recordings: self.recordings,
+            anchors,
+            head_seq,
+            head: chain::hex(&head),
+            unrecorded: self.unrecorded,
+        })
     }
-    Ok(report)
+
+    /// Checks each anchor against the record it names; returns how many were
+    /// checked (anchors of records retention removed are skipped).
+    fn check_anchors(&self, place: &str, anchors: &[Anchor], head_seq: u64) -> Result<usize, Broken> {
+        let mut checked = 0;
+        for a in anchors {
+            if a.seq > head_seq {
+                return Err(broken(
+                    place,
+                    format!(
+                        "the log ends at seq {head_seq} but an anchor records seq {} (in {}): the tail was cut",
+                        a.seq, a.file
+                    ),
+                ));
+            }
+            if self.first_seq.is_some_and(|first| a.seq < first) {
+                continue;
+            }
+            match self.anchored.get(&a.seq).copied().flatten() {
+                Some(hash) if chain::hex(&hash) == a.hash => checked += 1,
+                _ => {
+                    return Err(broken(
+                        place,
+                        format!("the record at seq {} does not match its anchor: it was rewritten", a.seq),
+                    ));
+                }
+            }
+        }
+        Ok(checked)
+    }
 }
 
 /// Pairs each recorded session's start with its end and notes, in

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod docker_stream;
 mod error;
 pub mod exec;
+mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 mod listener;

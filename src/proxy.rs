@@ -19,7 +19,8 @@ use crate::audit::{Audit, Counts, EndReason, SessionEnd, recording::Tap};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::exec::context::{self, CallerInfo};
-use crate::exec::{ExecGate, Judged, StartPlan, body::check_framing};
+use crate::exec::{ExecGate, Judged, StartPlan};
+use crate::framing::check_framing;
 use crate::listener::Caller;
 use crate::route::{self, Prefix, Route};
 use crate::tunnel::{self, Ending};
@@ -400,7 +401,7 @@ struct Watcher {
 impl Watcher {
     /// Classifies how a bridged session ended and records it.
     async fn end_session(&self, plan: StartPlan, outcome: Outcome) {
-        let inspect = context::exec(&Control::pooled(&self.upstream), &plan.exec_id).await;
+        let inspect = context::exec_inspect(&Control::pooled(&self.upstream), &plan.exec_id).await;
         let running = inspect.as_ref().is_ok_and(|i| i.running);
         let (reason, detail) = match (&outcome, &inspect) {
             (Outcome::Cut, _) => (EndReason::ProxyShutdown, None),
@@ -430,7 +431,7 @@ impl Watcher {
     /// daemon cannot tell.
     async fn wait_exit(&self, exec_id: &str) -> Option<i64> {
         loop {
-            match context::exec(&Control::pooled(&self.upstream), exec_id).await {
+            match context::exec_inspect(&Control::pooled(&self.upstream), exec_id).await {
                 Ok(i) if !i.running => return i.exit_code,
                 Ok(_) => {}
                 Err(_) => return None,

@@ -194,8 +194,8 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| ProxyError::DaemonAnswer(format!("unreadable daemon answer about {what}: {e}")))
 }
 
-/// Resolves a container reference (name, id or prefix) to the container.
-pub async fn container(daemon: &Control<'_>, reference: &str) -> Result<ContainerInfo, ProxyError> {
+/// Resolves a container reference (name, id or prefix) to the container (`GET /containers/{ref}/json`).
+pub async fn container_inspect(daemon: &Control<'_>, reference: &str) -> Result<ContainerInfo, ProxyError> {
     let raw: RawContainer = get_json(
         daemon,
         &format!("/containers/{}/json", segment(reference)),
@@ -218,8 +218,8 @@ pub async fn container(daemon: &Control<'_>, reference: &str) -> Result<Containe
     })
 }
 
-/// Reads an exec back from the daemon.
-pub async fn exec(daemon: &Control<'_>, exec_id: &str) -> Result<ExecInspect, ProxyError> {
+/// Reads an exec back from the daemon (`GET /exec/{id}/json`).
+pub async fn exec_inspect(daemon: &Control<'_>, exec_id: &str) -> Result<ExecInspect, ProxyError> {
     get_json(daemon, &format!("/exec/{}/json", segment(exec_id)), &format!("exec {exec_id:?}")).await
 }
 

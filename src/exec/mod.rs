@@ -7,7 +7,6 @@
 //! module makes them.
 
 pub mod archive;
-pub mod body;
 pub mod context;
 pub mod create;
 pub mod gojson;
@@ -27,8 +26,9 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::audit::{self, Audit, Session, recording::Header};
-use crate::body::{self as http_body, Body};
+use crate::body::{self, Body};
 use crate::error::ProxyError;
+use crate::framing;
 use crate::policy::{Decision, Policies};
 use crate::route::Prefix;
 use crate::upstream::Control;
@@ -203,13 +203,13 @@ impl ExecGate {
         prefix: &Prefix,
     ) -> Result<CreatePermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
-        let bytes = body::read(&parts.headers, body, "exec create").await?;
+        let bytes = framing::read(&parts.headers, body, "exec create").await?;
         let Decoded { value: config, ignored } = ExecConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
         let request_info = RequestInfo::new(&parts, prefix, ignored);
         let context = async {
             self.require_no_owed_records()?;
-            let container = context::container(daemon, reference).await?;
+            let container = context::container_inspect(daemon, reference).await?;
             require_running(&container)?;
             let effective_spec =
                 if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
@@ -248,9 +248,9 @@ impl ExecGate {
         // it would look up again at start (see `identity`).
         let forwarded = ExecConfig { user: user.forwarded.clone(), ..config.clone() };
         let canonical = Bytes::from(forwarded.encode());
-        body::set_length(&mut parts.headers, canonical.len());
+        framing::set_length(&mut parts.headers, canonical.len());
         let judged = Judged { create_seq, container_id: container.id.clone(), config, identity: user };
-        Ok(CreatePermit { request: Request::from_parts(parts, http_body::full(canonical)), judged })
+        Ok(CreatePermit { request: Request::from_parts(parts, body::full(canonical)), judged })
     }
 
     /// Remembers a created exec under the id the daemon gave it.
@@ -310,7 +310,7 @@ impl ExecGate {
         prefix: &Prefix,
     ) -> Result<StartPermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
-        let bytes = body::read(&parts.headers, body, "exec start").await?;
+        let bytes = framing::read(&parts.headers, body, "exec start").await?;
         let Decoded { value: start, ignored } = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
         let request_info = RequestInfo::new(&parts, prefix, ignored);
@@ -318,7 +318,7 @@ impl ExecGate {
         let context = async {
             self.require_no_owed_records()?;
             let claim = self.claim_start(exec_id)?;
-            let inspect = context::exec(daemon, exec_id).await?;
+            let inspect = context::exec_inspect(daemon, exec_id).await?;
             if inspect.running {
                 return Err(ProxyError::Conflict(format!(
                     "exec {exec_id} is already running; an exec runs once (create a new one)"
@@ -327,7 +327,7 @@ impl ExecGate {
             if let Some(judged) = &judged {
                 still_as_judged(exec_id, judged, &inspect)?;
             }
-            let container = context::container(daemon, &inspect.container_id).await?;
+            let container = context::container_inspect(daemon, &inspect.container_id).await?;
             require_running(&container)?;
             let user = self.identity_at_start(daemon, &container, exec_id, &inspect, judged.as_ref()).await?;
             Ok::<_, ProxyError>((claim, inspect, container, user))
@@ -400,10 +400,10 @@ impl ExecGate {
         let canonical = serde_json::to_vec(&start)
             .map(Bytes::from)
             .map_err(|e| ProxyError::Internal(format!("cannot encode the judged exec start body: {e}")))?;
-        body::set_length(&mut parts.headers, canonical.len());
+        framing::set_length(&mut parts.headers, canonical.len());
         claim.keep();
         let plan = StartPlan { exec_id: exec_id.to_owned(), facts, start, session, started: Instant::now() };
-        Ok(StartPermit { request: Request::from_parts(parts, http_body::full(canonical)), plan })
+        Ok(StartPermit { request: Request::from_parts(parts, body::full(canonical)), plan })
     }
 
     /// The facts every record about this exec carries.

@@ -1,4 +1,5 @@
-//! Reading an exec request's body: bounded, with unambiguous framing.
+//! Request framing: the transfer codings every request may use, and the
+//! bounded read and exact re-framing of the bodies execgate judges.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};

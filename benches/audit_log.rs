@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use execgate::audit::record::{Capped, Decided, Record, Verdict};
 use execgate::audit::{AuditLog, LogConfig};
 use serde_json::json;
 
@@ -32,9 +33,16 @@ async fn run(log: &AuditLog, writers: usize, secs: f64) -> f64 {
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
-                let record = json!({
-                    "event": "exec.create", "decision": "allow", "writer": w, "n": n,
-                    "command": ["sh", "-c", "id"], "container": { "id": "c0ffee", "name": "web" },
+                let record = Record::ExecCreate(Decided {
+                    exec_id: None,
+                    decision: Verdict::Allow,
+                    reasons: Capped::new(Vec::<String>::new()),
+                    warnings: None,
+                    policy_hash: None,
+                    facts: json!({
+                        "writer": w, "n": n, "command": ["sh", "-c", "id"],
+                        "container": { "id": "c0ffee", "name": "web" },
+                    }),
                 });
                 if log.append(record).await.is_err() {
                     break;

@@ -470,7 +470,7 @@ impl Watcher {
             recording_error,
             detail,
         };
-        self.audit.exec_end(&plan.facts, end).await;
+        self.audit.exec_end(&plan.exec_id, &plan.facts, end).await;
     }
 }
 

@@ -12,7 +12,6 @@ use hyper::Response;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{SignalKind, signal};
@@ -20,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::audit::{Audit, AuditConfig};
+use crate::audit::record::Bare;
+use crate::audit::{Audit, AuditConfig, Record};
 use crate::body::Body;
 use crate::exec::{ExecGate, UserRules};
 use crate::listener::{Caller, Listener};
@@ -75,10 +75,13 @@ pub async fn run(config: Config) -> Result<()> {
     // unfinished sessions are closed in it first.
     let (audit, audit_thread) = Audit::open(config.audit.clone()).await?;
     info!(dir = %config.audit.log.dir.display(), record = ?config.audit.record, "audit trail open");
-    audit.log().append_later(json!({
-        "event": "policy.reload", "result": "loaded", "trigger": "start",
-        "policy_hash": current.hash(), "files": current.names(),
-    }));
+    audit.log().append_later(Record::<Bare>::PolicyReload {
+        result: "loaded",
+        trigger: Some("start"),
+        error: None,
+        policy_hash: current.hash().to_owned(),
+        files: current.names().to_vec(),
+    });
 
     let upstream = Upstream::new(config.upstream.clone());
     upstream.warn_if_exposed();
@@ -173,10 +176,10 @@ async fn reload(policies: &Arc<Policies>, audit: &Audit) {
         Err(err) => Err(ReloadError::Failed(err.into())),
     };
     let in_force = policies.current();
-    let record = match &outcome {
+    let (result, error) = match &outcome {
         Ok(set) => {
             info!(policy_hash = set.hash(), files = ?set.names(), "policy reloaded");
-            json!({ "event": "policy.reload", "result": "loaded", "policy_hash": set.hash(), "files": set.names() })
+            ("loaded", None)
         }
         Err(err) => {
             let result = match err {
@@ -184,13 +187,16 @@ async fn reload(policies: &Arc<Policies>, audit: &Audit) {
                 ReloadError::Rejected(_) => "rejected",
             };
             warn!(error = %err, result, "policy reload failed; keeping the previous policy");
-            json!({
-                "event": "policy.reload", "result": result, "error": err.to_string(),
-                "policy_hash": in_force.hash(), "files": in_force.names(),
-            })
+            (result, Some(err.to_string()))
         }
     };
-    audit.log().append_later(record);
+    audit.log().append_later(Record::<Bare>::PolicyReload {
+        result,
+        trigger: None,
+        error,
+        policy_hash: in_force.hash().to_owned(),
+        files: in_force.names().to_vec(),
+    });
 }
 
 /// Lets live sessions finish within `grace`, then closes the connections.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::{error, info, warn};
@@ -27,6 +28,7 @@ use tracing::{error, info, warn};
 use super::anchor::Anchors;
 use super::chain::{self, GENESIS, Hash};
 use super::clock::now_rfc3339;
+use super::record::{Bare, Record, Sessions};
 
 /// Most records written and synced in one batch.
 const MAX_BATCH: usize = 4096;
@@ -60,6 +62,9 @@ pub struct LogConfig {
 #[error("{0}")]
 pub struct AuditError(pub String);
 
+/// A record as the writer chains it: the object, and what it does to open sessions.
+type Line = (Map<String, Value>, Sessions);
+
 /// Told the seq of a durable record, or why it is not.
 type Ack = oneshot::Sender<Result<u64, AuditError>>;
 
@@ -67,7 +72,7 @@ enum Command {
     /// `owed` holds a slot of the owed queue for a record that must never be
     /// dropped: one whose first write fails is kept and written again.
     Append {
-        record: Map<String, Value>,
+        record: Line,
         ack: Option<Ack>,
         owed: Option<OwnedSemaphorePermit>,
     },
@@ -129,7 +134,7 @@ impl AuditLog {
     /// on disk. Returns its sequence number. A record that fails is not kept:
     /// it is the precondition of something not yet done (an allowed exec),
     /// which the caller then refuses.
-    pub async fn append(&self, record: Value) -> Result<u64, AuditError> {
+    pub async fn append<F: Serialize>(&self, record: Record<F>) -> Result<u64, AuditError> {
         let (ack, done) = oneshot::channel();
         self.send(record, Some(ack), None)?;
         done.await.map_err(|_| AuditError("the audit writer stopped".into()))?
@@ -139,7 +144,7 @@ impl AuditLog {
     /// its first write. It is never dropped: if that write fails, the writer
     /// keeps it and writes it again until the log takes it (the `Err` says it
     /// is pending). While [`MAX_OWED`] records are pending, this waits.
-    pub async fn append_owed(&self, record: Value) -> Result<u64, AuditError> {
+    pub async fn append_owed<F: Serialize>(&self, record: Record<F>) -> Result<u64, AuditError> {
         let slot = self.owed_slots.clone().acquire_owned().await.map_err(|_| stopped())?;
         let (ack, done) = oneshot::channel();
         self.send(record, Some(ack), Some(slot))?;
@@ -150,7 +155,7 @@ impl AuditLog {
     /// records a later one supersedes (recording checkpoints, superseded by
     /// the session's end) come this way: with the owed queue full, they are
     /// dropped, with a warning.
-    pub fn append_later(&self, record: Value) {
+    pub fn append_later<F: Serialize>(&self, record: Record<F>) {
         let sent = match self.owed_slots.clone().try_acquire_owned() {
             Ok(slot) => self.send(record, None, Some(slot)),
             Err(_) => Err(AuditError(format!("{MAX_OWED} records are already waiting for the log"))),
@@ -165,15 +170,13 @@ impl AuditLog {
         self.pending.load(Ordering::Relaxed)
     }
 
-    fn send(
+    fn send<F: Serialize>(
         &self,
-        record: Value,
+        record: Record<F>,
         ack: Option<Ack>,
         owed: Option<OwnedSemaphorePermit>,
     ) -> Result<(), AuditError> {
-        let Value::Object(record) = record else {
-            return Err(AuditError("audit records must be JSON objects".into()));
-        };
+        let record = record.into_line().map_err(AuditError)?;
         self.tx.send(Command::Append { record, ack, owed }).map_err(|_| stopped())
     }
 
@@ -258,13 +261,13 @@ struct Writer {
     last_anchor: Instant,
     failing: bool,
     /// Records the log refused that must still be written, oldest first.
-    owed: VecDeque<(Map<String, Value>, OwnedSemaphorePermit)>,
+    owed: VecDeque<(Line, OwnedSemaphorePermit)>,
     /// `owed.len()`, for the handles.
     pending: Arc<AtomicUsize>,
 }
 
 /// One record of a batch: the record, who waits for it, its owed-queue slot.
-type Entry = (Map<String, Value>, Option<Ack>, Option<OwnedSemaphorePermit>);
+type Entry = (Line, Option<Ack>, Option<OwnedSemaphorePermit>);
 
 impl Writer {
     /// Continues the chain of the newest file, or starts a new log.
@@ -382,7 +385,7 @@ impl Writer {
         }
         // Stopping with the log still refusing them: the records go to
         // execgate's own log, the last place left to keep them.
-        for (record, _) in self.owed.drain(..) {
+        for ((record, _), _) in self.owed.drain(..) {
             let record = serde_json::Value::Object(record).to_string();
             error!(record, "audit log unwritable at shutdown; this record was never written to it");
         }
@@ -402,8 +405,8 @@ impl Writer {
         let saved = (self.seq, self.head, self.open_sessions.clone());
         let mut bytes = Vec::new();
         let mut seqs = Vec::with_capacity(batch.len());
-        for (record, _, _) in &batch {
-            seqs.push(self.push_line(record.clone(), &mut bytes));
+        for ((record, sessions), _, _) in &batch {
+            seqs.push(self.push_line(record.clone(), sessions, &mut bytes));
         }
         let result = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
         match result {
@@ -443,12 +446,12 @@ impl Writer {
     }
 
     /// Serializes one record into `out`, chained to the one before.
-    fn push_line(&mut self, mut record: Map<String, Value>, out: &mut Vec<u8>) -> u64 {
+    fn push_line(&mut self, mut record: Map<String, Value>, sessions: &Sessions, out: &mut Vec<u8>) -> u64 {
         self.seq += 1;
         record.insert("seq".into(), json!(self.seq));
         record.insert("time".into(), json!(now_rfc3339()));
         record.insert("prev".into(), json!(chain::hex(&self.head)));
-        self.track_sessions(&record);
+        self.open_sessions.apply(sessions);
         // `Display` of a JSON value cannot fail, so no record becomes an empty line.
         let line = Value::Object(record).to_string().into_bytes();
         self.head = chain::hash(&line);
@@ -457,23 +460,17 @@ impl Writer {
         self.seq
     }
 
-    fn track_sessions(&mut self, record: &Map<String, Value>) {
-        let field = |name: &str| record.get(name).and_then(Value::as_str);
-        self.open_sessions.apply(field("event"), field("decision"), field("exec_id"));
-    }
-
     /// Writes an `audit.checkpoint` and syncs it.
-    fn checkpoint(&mut self, reason: &str, cut_bytes: Option<u64>) -> Result<()> {
-        let mut record = Map::new();
-        record.insert("event".into(), json!("audit.checkpoint"));
-        record.insert("reason".into(), json!(reason));
-        record.insert("file".into(), json!(self.name));
-        record.insert("open_sessions".into(), json!(self.open_sessions.list()));
-        if let Some(cut) = cut_bytes {
-            record.insert("cut_incomplete_bytes".into(), json!(cut));
-        }
+    fn checkpoint(&mut self, reason: &'static str, cut_bytes: Option<u64>) -> Result<()> {
+        let record: Record<Bare> = Record::AuditCheckpoint {
+            reason,
+            file: self.name.clone(),
+            open_sessions: self.open_sessions.list(),
+            cut_incomplete_bytes: cut_bytes,
+        };
+        let (record, sessions) = record.into_line().map_err(anyhow::Error::msg)?;
         let mut bytes = Vec::new();
-        self.push_line(record, &mut bytes);
+        self.push_line(record, &sessions, &mut bytes);
         self.file
             .write_all(&bytes)
             .and_then(|()| self.file.sync_data())
@@ -552,11 +549,10 @@ struct OpenSessions(BTreeMap<String, usize>);
 
 impl OpenSessions {
     /// Follows one record: an allowed `exec.start` opens, an `exec.end` closes.
-    fn apply(&mut self, event: Option<&str>, decision: Option<&str>, exec_id: Option<&str>) {
-        let Some(id) = exec_id else { return };
-        match (event, decision) {
-            (Some("exec.start"), Some("allow")) => *self.0.entry(id.to_owned()).or_default() += 1,
-            (Some("exec.end"), _) => {
+    fn apply(&mut self, sessions: &Sessions) {
+        match sessions {
+            Sessions::Opens(id) => *self.0.entry(id.clone()).or_default() += 1,
+            Sessions::Closes(id) => {
                 if let Some(count) = self.0.get_mut(id) {
                     *count -= 1;
                     if *count == 0 {
@@ -564,7 +560,7 @@ impl OpenSessions {
                     }
                 }
             }
-            _ => {}
+            Sessions::Unchanged => {}
         }
     }
 
@@ -612,11 +608,7 @@ fn scan_tail(path: &Path) -> Result<(TailState, u64)> {
         {
             state.open_sessions = OpenSessions::from_list(open.iter().filter_map(Value::as_str));
         }
-        state.open_sessions.apply(
-            record["event"].as_str(),
-            record["decision"].as_str(),
-            record["exec_id"].as_str(),
-        );
+        state.open_sessions.apply(&Sessions::of_line(&record));
     }
     Ok((state, cut))
 }
@@ -634,18 +626,19 @@ pub fn recordings_named_in(path: &Path) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::record::{Capped, Decided, Verdict};
     use super::*;
 
     #[test]
     fn a_session_started_twice_stays_open_until_both_end() {
         let mut open = OpenSessions::default();
-        open.apply(Some("exec.start"), Some("allow"), Some("e1"));
-        open.apply(Some("exec.start"), Some("allow"), Some("e1"));
-        open.apply(Some("exec.start"), Some("deny"), Some("e2"));
+        open.apply(&Sessions::Opens("e1".into()));
+        open.apply(&Sessions::Opens("e1".into()));
+        open.apply(&Sessions::Unchanged);
         assert_eq!(open.list(), ["e1", "e1"]);
-        open.apply(Some("exec.end"), None, Some("e1"));
+        open.apply(&Sessions::Closes("e1".into()));
         assert_eq!(open.list(), ["e1"]);
-        open.apply(Some("exec.end"), None, Some("e1"));
+        open.apply(&Sessions::Closes("e1".into()));
         assert!(open.list().is_empty());
         let restored = OpenSessions::from_list(["a", "b", "a"].into_iter());
         assert_eq!(restored.list(), ["a", "a", "b"]);
@@ -667,8 +660,15 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let opened = AuditLog::open(config.clone()).expect("open");
         runtime.block_on(async {
-            let seq =
-                opened.log.append(json!({"event": "exec.start", "decision": "allow", "exec_id": "e1"})).await;
+            let seq = opened.log.append(Record::ExecStart(Decided {
+                exec_id: Some("e1".into()),
+                decision: Verdict::Allow,
+                reasons: Capped::new(Vec::<String>::new()),
+                warnings: None,
+                policy_hash: None,
+                facts: Bare {},
+            }));
+            let seq = seq.await;
             assert_eq!(seq.expect("durable"), 2, "after the genesis checkpoint");
         });
         drop(opened.log);

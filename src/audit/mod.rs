@@ -7,6 +7,7 @@ pub mod anchor;
 pub mod chain;
 mod clock;
 pub mod log;
+pub mod record;
 pub mod recording;
 pub mod show;
 pub mod verify;
@@ -16,10 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+
+use record::{Bare, Ended, Measured};
 use tracing::warn;
 
 pub use log::{AuditError, AuditLog, LogConfig};
+pub use record::{Capped, Record};
 pub use recording::{Counts, RecordMode, Recorder, Session, Summary};
 
 /// Env names that look secret, matched case-insensitively anywhere in the name.
@@ -74,13 +79,15 @@ impl Audit {
         let opened = log::AuditLog::open(config.log)?;
         for exec_id in &opened.unfinished {
             warn!(exec_id, "session left open by a previous run; recording it as incomplete");
-            opened
-                .log
-                .append(json!({
-                    "event": "exec.end", "exec_id": exec_id, "reason": EndReason::Incomplete,
-                    "exit_code": null, "detail": "execgate stopped without ending this session (killed or crashed)",
-                }))
-                .await?;
+            let end = Ended {
+                exec_id: exec_id.clone(),
+                reason: EndReason::Incomplete,
+                exit_code: None,
+                measured: None,
+                detail: Some("execgate stopped without ending this session (killed or crashed)".into()),
+                facts: Bare {},
+            };
+            opened.log.append(Record::ExecEnd(end)).await?;
         }
         let recorder = Recorder::start(&dir, config.record, config.record_cap, opened.log.clone())?;
         let audit = Audit { log: opened.log, recorder, redact: Arc::new(config.redact) };
@@ -117,24 +124,21 @@ impl Audit {
     /// Writes `exec.end` for a session. The session is over either way, so the
     /// record is owed: if the log refuses it, it is kept and retried (see
     /// [`AuditLog::append_owed`]).
-    pub async fn exec_end(&self, facts: &Value, end: SessionEnd) {
-        let mut record = json!({
-            "event": "exec.end",
-            "reason": end.reason,
-            "exit_code": end.exit_code,
-            "duration_ms": end.duration.as_millis() as u64,
-            "bytes": end.counts,
-            "output_captured": end.output_captured,
-            "recording": end.recording,
+    pub async fn exec_end(&self, exec_id: &str, facts: impl Serialize, end: SessionEnd) {
+        let record = Record::ExecEnd(Ended {
+            exec_id: exec_id.to_owned(),
+            reason: end.reason,
+            exit_code: end.exit_code,
+            measured: Some(Measured {
+                duration_ms: u64::try_from(end.duration.as_millis()).unwrap_or(u64::MAX),
+                bytes: end.counts,
+                output_captured: end.output_captured,
+                recording: end.recording,
+                recording_error: end.recording_error,
+            }),
+            detail: end.detail,
+            facts,
         });
-        if let Some(error) = end.recording_error {
-            record["recording_error"] = json!(error);
-        }
-        merge(&mut record, facts);
-        if let Some(detail) = end.detail {
-            record["detail"] = json!(detail);
-        }
-        let exec_id = record["exec_id"].as_str().unwrap_or_default().to_owned();
         if let Err(err) = self.log.append_owed(record).await {
             warn!(
                 exec_id,
@@ -167,60 +171,7 @@ pub struct SessionEnd {
     pub detail: Option<String>,
 }
 
-/// Longest field derived from a request that a record keeps whole, as JSON text.
-pub const MAX_FIELD: usize = 4096;
-
-/// A request-derived `value` as a record keeps it: whole when its JSON text is
-/// at most [`MAX_FIELD`] bytes; else its length, SHA-256 and first bytes, so a
-/// refused request cannot make a record as large as itself, and whoever holds
-/// the original can still match it.
-pub fn capped(value: impl serde::Serialize) -> Value {
-    let value = match serde_json::to_value(value) {
-        Ok(value) => value,
-        // Not reachable with the field types records hold; said, not hidden, if it were.
-        Err(err) => return json!({ "capped": { "error": format!("cannot serialize: {err}") } }),
-    };
-    let text = value.to_string();
-    if text.len() <= MAX_FIELD {
-        return value;
-    }
-    let mut end = MAX_FIELD;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    json!({ "capped": { "bytes": text.len(), "sha256": chain::hex(&chain::hash(text.as_bytes())), "head": &text[..end] } })
-}
-
-/// Copies the fields of object `facts` into object `record` (not overwriting).
-pub fn merge(record: &mut Value, facts: &Value) {
-    if let (Some(record), Some(facts)) = (record.as_object_mut(), facts.as_object()) {
-        for (key, value) in facts {
-            record.entry(key.clone()).or_insert_with(|| value.clone());
-        }
-    }
-}
-
 /// Default location of the anchor file inside an audit directory.
 pub fn default_anchor_file(dir: &std::path::Path) -> PathBuf {
     dir.join("anchors.jsonl")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn large_request_fields_keep_their_length_and_hash() {
-        assert_eq!(capped(vec!["id", "-u"]), json!(["id", "-u"]));
-        let huge = vec!["x".repeat(850 * 1024)];
-        let text = serde_json::to_string(&huge).expect("json");
-        let kept = capped(&huge);
-        assert_eq!(kept["capped"]["bytes"], text.len());
-        assert_eq!(kept["capped"]["sha256"], chain::hex(&chain::hash(text.as_bytes())));
-        assert_eq!(kept["capped"]["head"].as_str().map(str::len), Some(MAX_FIELD));
-        assert!(kept.to_string().len() < 2 * MAX_FIELD);
-        // A cut never splits a character.
-        let wide = "é".repeat(3000);
-        assert!(capped(&wide)["capped"]["head"].as_str().is_some_and(|h| h.len() <= MAX_FIELD));
-    }
 }

@@ -29,6 +29,7 @@ use tracing::warn;
 
 use super::chain;
 use super::log::AuditLog;
+use super::record::{Bare, Record};
 use crate::docker_stream::{Demux, Stream};
 
 /// Messages queued to the recorder before a pump waits (backpressure, not loss).
@@ -623,11 +624,10 @@ fn run(mut rx: mpsc::Receiver<Event>, log: AuditLog) {
                         Ok(())
                     });
                     if let (Some((bytes, sha256)), Some(live)) = (synced, open.get(&key)) {
-                        log.append_later(json!({
-                            "event": "recording.checkpoint",
-                            "exec_id": &*live.shared.id,
-                            "recording": { "path": live.file.relative, "bytes": bytes, "sha256": sha256 },
-                        }));
+                        let recording = Summary { path: live.file.relative.clone(), bytes, sha256 };
+                        let record: Record<Bare> =
+                            Record::RecordingCheckpoint { exec_id: live.shared.id.to_string(), recording };
+                        log.append_later(record);
                     }
                 }
             }

@@ -323,10 +323,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::audit::EndReason;
     use crate::audit::log::{AuditLog, LogConfig};
+    use crate::audit::record::{Capped, Decided, Ended, Measured, Record, Verdict};
+    use crate::audit::recording::Counts;
 
     /// An audit directory whose log holds `records`, written by the real writer.
-    fn log_of(records: Vec<Value>) -> tempfile::TempDir {
+    fn log_of(records: Vec<Record<Value>>) -> tempfile::TempDir {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
         let config = LogConfig {
@@ -351,32 +354,48 @@ mod tests {
         temp
     }
 
-    fn start(id: &str) -> Value {
-        json!({"event": "exec.start", "decision": "allow", "exec_id": id, "recording": {"path": format!("sessions/{id}.jsonl")}})
+    fn start(id: &str, decision: Verdict) -> Record<Value> {
+        let recording = (decision == Verdict::Allow).then(|| json!({"path": format!("sessions/{id}.jsonl")}));
+        Record::ExecStart(Decided {
+            exec_id: Some(id.into()),
+            decision,
+            reasons: Capped::new(Vec::<String>::new()),
+            warnings: None,
+            policy_hash: None,
+            facts: json!({ "recording": recording }),
+        })
+    }
+
+    fn end(id: &str, reason: EndReason, recording_error: Option<&str>) -> Record<Value> {
+        let measured = (reason != EndReason::Incomplete).then(|| Measured {
+            duration_ms: 1,
+            bytes: Counts::default(),
+            output_captured: true,
+            recording: None,
+            recording_error: recording_error.map(str::to_owned),
+        });
+        Record::ExecEnd(Ended {
+            exec_id: id.into(),
+            reason,
+            exit_code: None,
+            measured,
+            detail: None,
+            facts: json!({}),
+        })
     }
 
     #[test]
     fn sessions_not_all_on_record_are_listed_while_the_chain_stays_intact() {
-        let end = |id: &str, extra: Value| {
-            let mut end = json!({"event": "exec.end", "exec_id": id, "reason": "exited", "recording": null});
-            for (k, v) in extra.as_object().into_iter().flatten() {
-                end[k] = v.clone();
-            }
-            end
-        };
         let temp = log_of(vec![
-            start("never"),
-            end("never", json!({})),
-            start("failed"),
-            end(
-                "failed",
-                json!({"reason": "recording_failed", "recording_error": "write failed: disk full"}),
-            ),
-            start("crashed"),
-            end("crashed", json!({"reason": "incomplete"})),
-            start("live-gone"),
-            start("live-here"),
-            json!({"event": "exec.start", "decision": "deny", "exec_id": "denied", "recording": null}),
+            start("never", Verdict::Allow),
+            end("never", EndReason::Exited, None),
+            start("failed", Verdict::Allow),
+            end("failed", EndReason::RecordingFailed, Some("write failed: disk full")),
+            start("crashed", Verdict::Allow),
+            end("crashed", EndReason::Incomplete, None),
+            start("live-gone", Verdict::Allow),
+            start("live-here", Verdict::Allow),
+            start("denied", Verdict::Deny),
         ]);
         for id in ["crashed", "live-here"] {
             std::fs::write(temp.path().join(format!("sessions/{id}.jsonl")), "{}\n").expect("recording");

@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod context;
 pub mod create;
+pub mod facts;
 pub mod gojson;
 pub mod identity;
 pub mod rootfs;
@@ -22,10 +23,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use hyper::{Request, StatusCode, Uri};
 use serde::Serialize;
-use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::audit::{self, Audit, Session, recording::Header};
+use crate::audit::record::{Decided, Verdict};
+use crate::audit::{Audit, Capped, Record, Session, recording::Header};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::framing;
@@ -34,6 +35,7 @@ use crate::route::Prefix;
 use crate::upstream::Control;
 use context::{CallerInfo, ContainerInfo, ExecInspect};
 use create::ExecConfig;
+use facts::{ExecFacts, RecordingPath, RefusedFacts, StartFacts};
 use gojson::{Decoded, Ignored};
 use identity::{Identity, PinUser, UnpinnedStarts, is_pinned_form};
 use start::StartConfig;
@@ -66,7 +68,7 @@ pub struct StartPlan {
     /// The exec.
     pub exec_id: String,
     /// The facts every record of this exec carries.
-    pub facts: Value,
+    pub facts: ExecFacts,
     /// The decoded start body.
     pub start: StartConfig,
     /// The recording, for an attached start.
@@ -223,7 +225,12 @@ impl ExecGate {
             Ok(found) => found,
             Err(err) => {
                 return Err(self
-                    .refused("exec.create", None, &config, reference, caller, &request_info, err)
+                    .refused(
+                        Record::ExecCreate,
+                        None,
+                        self.refused_facts(&config, reference, caller, &request_info),
+                        err,
+                    )
                     .await);
             }
         };
@@ -238,8 +245,8 @@ impl ExecGate {
             request: &request_info,
         };
         let decision = self.decide(&input, None);
-        let facts = self.facts(&input, None);
-        let create_seq = self.record("exec.create", &facts, &decision, json!({})).await?;
+        let create_seq =
+            self.record(Record::ExecCreate, None, &decision, ExecFacts::of(&input, &self.audit)).await?;
         // Pin the container by full id: a rename or replacement after this
         // point cannot redirect what was judged.
         let target = format!("{}/containers/{}/exec", prefix.path(), context::segment(&container.id));
@@ -337,7 +344,12 @@ impl ExecGate {
             Err(err) => {
                 let config = judged.map(|j| j.config).unwrap_or_default();
                 return Err(self
-                    .refused("exec.start", Some(exec_id), &config, "", caller, &request_info, err)
+                    .refused(
+                        Record::ExecStart,
+                        Some(exec_id),
+                        self.refused_facts(&config, "", caller, &request_info),
+                        err,
+                    )
                     .await);
             }
         };
@@ -356,7 +368,7 @@ impl ExecGate {
             request: &request_info,
         };
         let decision = self.decide(&input, Some(exec_id));
-        let facts = self.facts(&input, Some(exec_id));
+        let facts = ExecFacts::of(&input, &self.audit);
         // An attached start streams through execgate and is recorded; its
         // recording exists before the decision is durable, so the record can
         // name it, and a session that cannot be recorded does not start.
@@ -375,20 +387,29 @@ impl ExecGate {
                     Err(err) => {
                         let err = ProxyError::RecordingUnavailable(err.to_string());
                         return Err(self
-                            .refused("exec.start", Some(exec_id), &config, "", caller, &request_info, err)
+                            .refused(
+                                Record::ExecStart,
+                                Some(exec_id),
+                                self.refused_facts(&config, "", caller, &request_info),
+                                err,
+                            )
                             .await);
                     }
                 }
             }
             _ => None,
         };
-        let extra = json!({
-            "start": start,
-            "created_seq": judged.as_ref().map(|j| j.create_seq),
-            "output_captured": session.is_some(),
-            "recording": session.as_ref().filter(|_| self.audit.recorder().enabled()).map(|s| json!({ "path": s.path })),
-        });
-        if let Err(err) = self.record("exec.start", &facts, &decision, extra).await {
+        let start_facts = StartFacts {
+            start: &start,
+            created_seq: judged.as_ref().map(|j| j.create_seq),
+            output_captured: session.is_some(),
+            recording: session
+                .as_ref()
+                .filter(|_| self.audit.recorder().enabled())
+                .map(|s| RecordingPath { path: s.path.clone() }),
+            exec: &facts,
+        };
+        if let Err(err) = self.record(Record::ExecStart, Some(exec_id), &decision, start_facts).await {
             // Refused after all: the recording holds only its first line.
             if let Some(session) = session {
                 let _ = session.finish().await;
@@ -406,51 +427,26 @@ impl ExecGate {
         Ok(StartPermit { request: Request::from_parts(parts, body::full(canonical)), plan })
     }
 
-    /// The facts every record about this exec carries.
-    fn facts(&self, input: &Input<'_>, exec_id: Option<&str>) -> Value {
-        json!({
-            "exec_id": exec_id,
-            "container": { "id": input.container.id, "name": input.container.name, "image": input.container.image },
-            "command": audit::capped(&input.exec.cmd),
-            "user": {
-                "requested": audit::capped(&input.user.requested),
-                "effective": audit::capped(&input.user.resolved.spec),
-                "name": audit::capped(&input.user.resolved.name), "uid": input.user.resolved.uid,
-                "gid": input.user.resolved.gid, "groups": input.user.resolved.groups,
-                "pinned": input.user.pinned, "forwarded": audit::capped(&input.user.forwarded),
-                "applied_groups": input.user.applied_groups,
-            },
-            "privileged": input.exec.privileged,
-            "container_privileged": input.container.privileged,
-            "tty": input.exec.tty,
-            "env": audit::capped(self.audit.redact_env(input.exec.env.as_deref())),
-            "working_dir": audit::capped(&input.exec.working_dir),
-            "caller": input.caller,
-            "request": { "method": input.request.method, "path": audit::capped(&input.request.path) },
-            "ignored_fields": input.request.ignored_fields,
-        })
-    }
-
-    /// Makes a decision durable. An allowed exec whose record cannot be written
-    /// is refused: nothing runs that the trail does not hold. A denial is
-    /// returned as the error.
-    async fn record(
+    /// Makes a decision durable, as the record `kind` makes of it. An allowed
+    /// exec whose record cannot be written is refused: nothing runs that the
+    /// trail does not hold. A denial is returned as the error.
+    async fn record<F: Serialize>(
         &self,
-        event: &str,
-        facts: &Value,
+        kind: fn(Decided<F>) -> Record<F>,
+        exec_id: Option<&str>,
         decision: &Decision,
-        extra: Value,
+        facts: F,
     ) -> Result<u64, ProxyError> {
-        let mut record = json!({
-            "event": event,
-            "decision": if decision.allowed() { "allow" } else { "deny" },
-            "reasons": audit::capped(&decision.deny),
-            "warnings": audit::capped(&decision.warn),
-            "policy_hash": decision.policy_hash,
+        let verdict = if decision.allowed() { Verdict::Allow } else { Verdict::Deny };
+        let record = kind(Decided {
+            exec_id: exec_id.map(str::to_owned),
+            decision: verdict,
+            reasons: Capped::new(&decision.deny),
+            warnings: Some(Capped::new(&decision.warn)),
+            policy_hash: Some(decision.policy_hash.clone()),
+            facts,
         });
-        audit::merge(&mut record, &extra);
-        audit::merge(&mut record, facts);
-        if decision.allowed() {
+        if verdict == Verdict::Allow {
             return self
                 .audit
                 .log()
@@ -465,33 +461,34 @@ impl ExecGate {
         Err(ProxyError::Denied(decision.deny.clone()))
     }
 
-    /// Records a refusal that came before any decision (the container or user
-    /// could not be resolved, the exec changed) and returns the error.
-    #[allow(clippy::too_many_arguments)]
-    async fn refused(
+    /// The facts of a request refused before any decision.
+    fn refused_facts(
         &self,
-        event: &str,
-        exec_id: Option<&str>,
         config: &ExecConfig,
         reference: &str,
         caller: &CallerInfo,
         request: &RequestInfo<'_>,
+    ) -> RefusedFacts {
+        RefusedFacts::of(config, reference, caller, request, &self.audit)
+    }
+
+    /// Records a refusal that came before any decision (the container or user
+    /// could not be resolved, the exec changed) as the record `kind` makes of
+    /// it, and returns the error.
+    async fn refused(
+        &self,
+        kind: fn(Decided<RefusedFacts>) -> Record<RefusedFacts>,
+        exec_id: Option<&str>,
+        facts: RefusedFacts,
         err: ProxyError,
     ) -> ProxyError {
-        let record = json!({
-            "event": event,
-            "exec_id": exec_id,
-            "decision": "deny",
-            "reasons": audit::capped([err.to_string()]),
-            "container": { "reference": audit::capped(reference) },
-            "command": audit::capped(&config.cmd),
-            "user": { "requested": audit::capped(&config.user) },
-            "privileged": config.privileged,
-            "tty": config.tty,
-            "env": audit::capped(self.audit.redact_env(config.env.as_deref())),
-            "caller": caller,
-            "request": { "method": request.method, "path": audit::capped(&request.path) },
-            "ignored_fields": request.ignored_fields,
+        let record = kind(Decided {
+            exec_id: exec_id.map(str::to_owned),
+            decision: Verdict::Deny,
+            reasons: Capped::new([err.to_string()]),
+            warnings: None,
+            policy_hash: None,
+            facts,
         });
         if let Err(audit_err) = self.audit.log().append_owed(record).await {
             warn!(error = %audit_err, "a refusal is not in the audit log yet; it is kept and retried");

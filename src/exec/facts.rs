@@ -1,0 +1,164 @@
+//! What every audit record of an exec says about it, typed. Built from the
+//! policy input, so what is recorded is what was judged; every field taken
+//! from the request is [`Capped`].
+
+use serde::Serialize;
+
+use super::context::CallerInfo;
+use super::create::ExecConfig;
+use super::gojson::Ignored;
+use super::start::StartConfig;
+use super::{Input, RequestInfo};
+use crate::audit::{Audit, Capped};
+
+/// The facts of a judged exec.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecFacts {
+    container: ContainerFacts,
+    command: Capped,
+    user: UserFacts,
+    privileged: bool,
+    container_privileged: bool,
+    tty: bool,
+    env: Capped,
+    working_dir: Capped,
+    caller: CallerInfo,
+    request: RequestFacts,
+    ignored_fields: Ignored,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ContainerFacts {
+    id: String,
+    name: String,
+    image: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct UserFacts {
+    requested: Capped,
+    effective: Capped,
+    name: Capped,
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    pinned: bool,
+    forwarded: Capped,
+    applied_groups: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct RequestFacts {
+    method: String,
+    path: Capped,
+}
+
+impl ExecFacts {
+    /// The facts of what `input` put before the policy.
+    pub(super) fn of(input: &Input<'_>, audit: &Audit) -> Self {
+        let user = input.user;
+        ExecFacts {
+            container: ContainerFacts {
+                id: input.container.id.clone(),
+                name: input.container.name.clone(),
+                image: input.container.image.clone(),
+            },
+            command: Capped::new(&input.exec.cmd),
+            user: UserFacts {
+                requested: Capped::new(&user.requested),
+                effective: Capped::new(&user.resolved.spec),
+                name: Capped::new(&user.resolved.name),
+                uid: user.resolved.uid,
+                gid: user.resolved.gid,
+                groups: user.resolved.groups.clone(),
+                pinned: user.pinned,
+                forwarded: Capped::new(&user.forwarded),
+                applied_groups: user.applied_groups.clone(),
+            },
+            privileged: input.exec.privileged,
+            container_privileged: input.container.privileged,
+            tty: input.exec.tty,
+            env: Capped::new(audit.redact_env(input.exec.env.as_deref())),
+            working_dir: Capped::new(&input.exec.working_dir),
+            caller: input.caller.clone(),
+            request: RequestFacts::of(input.request),
+            ignored_fields: input.request.ignored_fields.clone(),
+        }
+    }
+}
+
+impl RequestFacts {
+    fn of(request: &RequestInfo<'_>) -> Self {
+        RequestFacts { method: request.method.clone(), path: Capped::new(&request.path) }
+    }
+}
+
+/// The facts of an allowed or denied start: the exec's, and the start's own.
+#[derive(Debug, Serialize)]
+pub struct StartFacts<'a> {
+    /// The decoded start body.
+    pub start: &'a StartConfig,
+    /// Seq of the create decision, for an exec judged at create.
+    pub created_seq: Option<u64>,
+    /// Whether the stream goes through execgate.
+    pub output_captured: bool,
+    /// Where its recording is being written.
+    pub recording: Option<RecordingPath>,
+    #[serde(flatten)]
+    pub exec: &'a ExecFacts,
+}
+
+/// A recording named before it is complete.
+#[derive(Debug, Serialize)]
+pub struct RecordingPath {
+    /// Relative to the audit directory.
+    pub path: String,
+}
+
+/// The facts of an exec refused before any decision (its container or user
+/// could not be resolved, it changed, a lookup failed): what the request said.
+#[derive(Debug, Serialize)]
+pub struct RefusedFacts {
+    container: Reference,
+    command: Capped,
+    user: Requested,
+    privileged: bool,
+    tty: bool,
+    env: Capped,
+    caller: CallerInfo,
+    request: RequestFacts,
+    ignored_fields: Ignored,
+}
+
+#[derive(Debug, Serialize)]
+struct Reference {
+    reference: Capped,
+}
+
+#[derive(Debug, Serialize)]
+struct Requested {
+    requested: Capped,
+}
+
+impl RefusedFacts {
+    /// The facts of a refused request for `config` in the container `reference`.
+    pub(super) fn of(
+        config: &ExecConfig,
+        reference: &str,
+        caller: &CallerInfo,
+        request: &RequestInfo<'_>,
+        audit: &Audit,
+    ) -> Self {
+        RefusedFacts {
+            container: Reference { reference: Capped::new(reference) },
+            command: Capped::new(&config.cmd),
+            user: Requested { requested: Capped::new(&config.user) },
+            privileged: config.privileged,
+            tty: config.tty,
+            env: Capped::new(audit.redact_env(config.env.as_deref())),
+            caller: caller.clone(),
+            request: RequestFacts::of(request),
+            ignored_fields: request.ignored_fields.clone(),
+        }
+    }
+}

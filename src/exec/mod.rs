@@ -204,24 +204,12 @@ impl ExecGate {
         reference: &str,
         prefix: &Prefix,
     ) -> Result<CreatePermit, ProxyError> {
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let bytes = framing::read(&parts.headers, body, "exec create").await?;
         let Decoded { value: config, ignored } = ExecConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
         let request_info = RequestInfo::new(&parts, prefix, ignored);
-        let context = async {
-            self.require_no_owed_records()?;
-            let container = context::container_inspect(daemon, reference).await?;
-            require_running(&container)?;
-            let effective_spec =
-                if config.user.is_empty() { container.user.clone() } else { config.user.clone() };
-            let (resolved, group) = self.effective_user(daemon, &container, &effective_spec).await?;
-            let user = Identity::at_create(&config.user, resolved, self.rules.pin)
-                .with_applied_groups(&container.group_add, group.as_deref())
-                .map_err(|reason| ProxyError::Denied(vec![reason]))?;
-            Ok::<_, ProxyError>((container, user))
-        };
-        let (container, user) = match context.await {
+        let (container, user) = match self.create_context(daemon, reference, &config).await {
             Ok(found) => found,
             Err(err) => {
                 return Err(self
@@ -250,14 +238,31 @@ impl ExecGate {
         // Pin the container by full id: a rename or replacement after this
         // point cannot redirect what was judged.
         let target = format!("{}/containers/{}/exec", prefix.path(), context::segment(&container.id));
-        parts.uri = rewrite_path(&parts.uri, &target)?;
         // The judged identity, pinned: the daemon gets the numbers, not a name
         // it would look up again at start (see `identity`).
         let forwarded = ExecConfig { user: user.forwarded.clone(), ..config.clone() };
-        let canonical = Bytes::from(forwarded.encode());
-        framing::set_length(&mut parts.headers, canonical.len());
+        let request = judged_request(parts, &target, Bytes::from(forwarded.encode()))?;
         let judged = Judged { create_seq, container_id: container.id.clone(), config, identity: user };
-        Ok(CreatePermit { request: Request::from_parts(parts, body::full(canonical)), judged })
+        Ok(CreatePermit { request, judged })
+    }
+
+    /// What a create is judged in: the running container it names, and who
+    /// the exec would run as there.
+    async fn create_context(
+        &self,
+        daemon: &Control<'_>,
+        reference: &str,
+        config: &ExecConfig,
+    ) -> Result<(ContainerInfo, Identity), ProxyError> {
+        self.require_no_owed_records()?;
+        let container = context::container_inspect(daemon, reference).await?;
+        require_running(&container)?;
+        let effective_spec = if config.user.is_empty() { &container.user } else { &config.user };
+        let (resolved, group) = self.effective_user(daemon, &container, effective_spec).await?;
+        let user = Identity::at_create(&config.user, resolved, self.rules.pin)
+            .with_applied_groups(&container.group_add, group.as_deref())
+            .map_err(|reason| ProxyError::Denied(vec![reason]))?;
+        Ok((container, user))
     }
 
     /// Remembers a created exec under the id the daemon gave it.
@@ -316,43 +321,27 @@ impl ExecGate {
         exec_id: &str,
         prefix: &Prefix,
     ) -> Result<StartPermit, ProxyError> {
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let bytes = framing::read(&parts.headers, body, "exec start").await?;
         let Decoded { value: start, ignored } = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
         let request_info = RequestInfo::new(&parts, prefix, ignored);
         let judged = self.recall(exec_id);
-        let context = async {
-            self.require_no_owed_records()?;
-            let claim = self.claim_start(exec_id)?;
-            let inspect = context::exec_inspect(daemon, exec_id).await?;
-            if inspect.running {
-                return Err(ProxyError::Conflict(format!(
-                    "exec {exec_id} is already running; an exec runs once (create a new one)"
-                )));
-            }
-            if let Some(judged) = &judged {
-                still_as_judged(exec_id, judged, &inspect)?;
-            }
-            let container = context::container_inspect(daemon, &inspect.container_id).await?;
-            require_running(&container)?;
-            let user = self.identity_at_start(daemon, &container, exec_id, &inspect, judged.as_ref()).await?;
-            Ok::<_, ProxyError>((claim, inspect, container, user))
-        };
-        let (claim, inspect, container, user) = match context.await {
-            Ok(found) => found,
-            Err(err) => {
-                let config = judged.map(|j| j.config).unwrap_or_default();
-                return Err(self
-                    .refused(
-                        Record::ExecStart,
-                        Some(exec_id),
-                        self.refused_facts(&config, "", caller, &request_info),
-                        err,
-                    )
-                    .await);
-            }
-        };
+        let (claim, inspect, container, user) =
+            match self.start_context(daemon, exec_id, judged.as_ref()).await {
+                Ok(found) => found,
+                Err(err) => {
+                    let config = judged.map(|j| j.config).unwrap_or_default();
+                    return Err(self
+                        .refused(
+                            Record::ExecStart,
+                            Some(exec_id),
+                            self.refused_facts(&config, "", caller, &request_info),
+                            err,
+                        )
+                        .await);
+                }
+            };
         let config = match &judged {
             Some(judged) => judged.config.clone(),
             None => from_inspect(&inspect),
@@ -373,30 +362,14 @@ impl ExecGate {
         // recording exists before the decision is durable, so the record can
         // name it, and a session that cannot be recorded does not start.
         let session = match (decision.allowed(), start.detach) {
-            (true, false) => {
-                let header = Header {
-                    exec_id: exec_id.to_owned(),
-                    container: container.name.clone(),
-                    command: config.cmd.clone().unwrap_or_default(),
-                    user: user.resolved.spec.clone(),
-                    tty: start.tty,
-                    console: start.console_size.or(config.console_size).map(|c| c.0),
-                };
-                match self.audit.recorder().open(header).await {
-                    Ok(session) => Some(session),
-                    Err(err) => {
-                        let err = ProxyError::RecordingUnavailable(err.to_string());
-                        return Err(self
-                            .refused(
-                                Record::ExecStart,
-                                Some(exec_id),
-                                self.refused_facts(&config, "", caller, &request_info),
-                                err,
-                            )
-                            .await);
-                    }
+            (true, false) => match self.audit.recorder().open(recording_header(&input, exec_id)).await {
+                Ok(session) => Some(session),
+                Err(err) => {
+                    let facts = self.refused_facts(&config, "", caller, &request_info);
+                    let err = ProxyError::RecordingUnavailable(err.to_string());
+                    return Err(self.refused(Record::ExecStart, Some(exec_id), facts, err).await);
                 }
-            }
+            },
             _ => None,
         };
         let start_facts = StartFacts {
@@ -417,14 +390,39 @@ impl ExecGate {
             return Err(err);
         }
         let target = format!("{}/exec/{}/start", prefix.path(), context::segment(exec_id));
-        parts.uri = rewrite_path(&parts.uri, &target)?;
         let canonical = serde_json::to_vec(&start)
             .map(Bytes::from)
             .map_err(|e| ProxyError::Internal(format!("cannot encode the judged exec start body: {e}")))?;
-        framing::set_length(&mut parts.headers, canonical.len());
+        let request = judged_request(parts, &target, canonical)?;
         claim.keep();
         let plan = StartPlan { exec_id: exec_id.to_owned(), facts, start, session, started: Instant::now() };
-        Ok(StartPermit { request: Request::from_parts(parts, body::full(canonical)), plan })
+        Ok(StartPermit { request, plan })
+    }
+
+    /// What a start is judged in: the exec as the daemon holds it now (not
+    /// running, and as judged at create), its running container, and who it
+    /// runs as. Claims the exec for this start first.
+    async fn start_context(
+        &self,
+        daemon: &Control<'_>,
+        exec_id: &str,
+        judged: Option<&Judged>,
+    ) -> Result<(StartClaim<'_>, ExecInspect, ContainerInfo, Identity), ProxyError> {
+        self.require_no_owed_records()?;
+        let claim = self.claim_start(exec_id)?;
+        let inspect = context::exec_inspect(daemon, exec_id).await?;
+        if inspect.running {
+            return Err(ProxyError::Conflict(format!(
+                "exec {exec_id} is already running; an exec runs once (create a new one)"
+            )));
+        }
+        if let Some(judged) = judged {
+            still_as_judged(exec_id, judged, &inspect)?;
+        }
+        let container = context::container_inspect(daemon, &inspect.container_id).await?;
+        require_running(&container)?;
+        let user = self.identity_at_start(daemon, &container, exec_id, &inspect, judged).await?;
+        Ok((claim, inspect, container, user))
     }
 
     /// Makes a decision durable, as the record `kind` makes of it. An allowed
@@ -661,6 +659,32 @@ fn from_inspect(inspect: &ExecInspect) -> ExecConfig {
         tty: p.tty,
         cmd: Some(cmd),
         ..ExecConfig::default()
+    }
+}
+
+/// The request that goes to the daemon for a judged one: its path pinned to
+/// `target` (the query kept) and its body the canonical bytes that were
+/// judged, framed by an exact length.
+fn judged_request(
+    mut parts: hyper::http::request::Parts,
+    target: &str,
+    canonical: Bytes,
+) -> Result<Request<Body>, ProxyError> {
+    parts.uri = rewrite_path(&parts.uri, target)?;
+    framing::set_length(&mut parts.headers, canonical.len());
+    Ok(Request::from_parts(parts, body::full(canonical)))
+}
+
+/// The first line of an attached start's recording.
+fn recording_header(input: &Input<'_>, exec_id: &str) -> Header {
+    let start = input.start.copied().unwrap_or_default();
+    Header {
+        exec_id: exec_id.to_owned(),
+        container: input.container.name.clone(),
+        command: input.exec.cmd.clone().unwrap_or_default(),
+        user: input.user.resolved.spec.clone(),
+        tty: start.tty,
+        console: start.console_size.or(input.exec.console_size).map(|c| c.0),
     }
 }
 

@@ -23,5 +23,6 @@ pub mod policy;
 mod proxy;
 mod route;
 mod serve;
+mod session;
 mod tunnel;
 mod upstream;

@@ -1,46 +1,38 @@
 //! One request's way through execgate: classify it, then relay it plainly,
-//! judge it as an exec, or bridge it as a hijacked (and recorded) stream.
+//! have the exec gate judge it, or switch it to a stream. What becomes of a
+//! judged start, once forwarded, is the `session` module's.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode, Version, header};
-use tokio::net::UnixStream;
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::warn;
 
-use crate::audit::{Audit, Counts, EndReason, SessionEnd, recording::Tap};
+use crate::audit::Audit;
 use crate::body::{self, Body};
 use crate::error::ProxyError;
-use crate::exec::context::{self, CallerInfo};
+use crate::exec::context::CallerInfo;
 use crate::exec::{ExecGate, Judged, StartPlan};
 use crate::framing::check_framing;
 use crate::listener::Caller;
 use crate::route::{self, Prefix, Route};
-use crate::tunnel::{self, Ending};
+use crate::session::{Lifecycle, Sessions};
+use crate::tunnel::Hijacked;
 use crate::upstream::{Control, Pinned, Upstream};
 
 /// Largest exec create answer execgate reads to learn the new exec's id.
 const MAX_CREATE_ANSWER: usize = 64 * 1024;
-/// How often a running exec is asked whether it has ended.
-const EXIT_POLL: Duration = Duration::from_millis(500);
 
 /// What every connection shares.
 pub struct Proxy {
     upstream: Upstream,
     exec: ExecGate,
     audit: Audit,
-    sessions: TaskTracker,
-    /// Cancelled on a stop signal: watchers of detached execs end their records.
-    stopping: CancellationToken,
-    /// Cancelled when the grace period is over: live streams are cut.
-    cut: CancellationToken,
+    sessions: Sessions,
 }
 
 /// State of one client connection.
@@ -51,15 +43,6 @@ pub struct Connection {
     /// Where the client's socket goes once the answer that hijacks it is
     /// written (see [`Connection::hand_over`]).
     hijack: Mutex<Option<oneshot::Sender<Hijacked>>>,
-}
-
-/// A client socket taken over from HTTP: the stream, and the bytes the client
-/// had already sent past its request (they belong to the stream).
-pub struct Hijacked {
-    /// The client's socket.
-    pub stream: UnixStream,
-    /// Bytes read past the request.
-    pub pending: Bytes,
 }
 
 impl Connection {
@@ -97,22 +80,12 @@ impl Connection {
     }
 }
 
-/// The shutdown signals a [`Proxy`] obeys.
-pub struct Lifecycle {
-    /// Hijacked sessions and exec watchers, so shutdown can wait for them.
-    pub sessions: TaskTracker,
-    /// Cancelled on a stop signal.
-    pub stopping: CancellationToken,
-    /// Cancelled when the grace period is over.
-    pub cut: CancellationToken,
-}
-
 impl Proxy {
     /// A proxy towards `upstream` judging execs with `exec` and recording
     /// sessions in `audit`.
     pub fn new(upstream: Upstream, exec: ExecGate, audit: Audit, lifecycle: Lifecycle) -> Self {
-        let Lifecycle { sessions, stopping, cut } = lifecycle;
-        Proxy { upstream, exec, audit, sessions, stopping, cut }
+        let sessions = Sessions::new(upstream.clone(), audit.clone(), lifecycle);
+        Proxy { upstream, exec, audit, sessions }
     }
 
     /// Answers one request; failures become Docker-style error responses here.
@@ -259,27 +232,14 @@ impl Proxy {
         let response = match self.relay(conn, request, upgrade).await {
             Ok(response) => response,
             Err(err) => {
-                self.end_unstarted(plan, err.to_string()).await;
+                self.sessions.never_started(plan, err.to_string()).await;
                 return Err(err);
             }
         };
         if response.status().is_success() {
-            let watcher = self.watcher();
-            self.sessions.spawn(async move {
-                let exit_code = watcher.wait_exit(&plan.exec_id).await;
-                // No exit code: execgate is stopping, or the daemon could not say
-                // (it forgot the exec, or stopped answering).
-                let (reason, detail) = match exit_code {
-                    Some(_) => (EndReason::Detached, None),
-                    None if watcher.stopping.is_cancelled() => (EndReason::ProxyShutdown, None),
-                    None => {
-                        (EndReason::DaemonError, Some("the daemon stopped reporting on the exec".to_owned()))
-                    }
-                };
-                watcher.end(plan, reason, exit_code, detail, false).await;
-            });
+            self.sessions.watch_detached(plan);
         } else {
-            self.end_unstarted(plan, format!("the daemon answered {}", response.status())).await;
+            self.sessions.never_started(plan, format!("the daemon answered {}", response.status())).await;
         }
         Ok(response)
     }
@@ -317,167 +277,20 @@ impl Proxy {
             Ok(response) => response,
             Err(err) => {
                 if let Some(plan) = plan {
-                    self.end_unstarted(plan, err.to_string()).await;
+                    self.sessions.never_started(plan, err.to_string()).await;
                 }
                 return Err(err);
             }
         };
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             if let Some(plan) = plan {
-                self.end_unstarted(plan, format!("the daemon answered {}", response.status())).await;
+                self.sessions.never_started(plan, format!("the daemon answered {}", response.status())).await;
             }
             return Ok(response.map(|b| b.boxed()));
         }
-        let daemon_upgrade = hyper::upgrade::on(&mut response);
-        let client = conn.claim();
-        let watcher = self.watcher();
-        self.sessions.spawn(async move {
-            let taps = plan.as_ref().and_then(|p| p.session.as_ref().map(|s| s.taps(p.start.tty)));
-            let bridged = async {
-                // The client may be gone before its answer was written.
-                let client = match client.await {
-                    Ok(client) => client,
-                    Err(_) => {
-                        debug!("client left before the stream began");
-                        return Ok(Ending::ClientGone);
-                    }
-                };
-                let daemon = daemon_upgrade.await.map_err(std::io::Error::other)?;
-                tunnel::bridge((client.stream, client.pending), daemon, taps).await
-            };
-            // A recording that fails mid-session cuts it: what crossed from
-            // then on would not be in the trail.
-            let recording_failed = match plan.as_ref().and_then(|p| p.session.as_ref()) {
-                Some(session) => session.failed(),
-                None => CancellationToken::new(),
-            };
-            let outcome = tokio::select! {
-                outcome = bridged => Outcome::Bridged(outcome),
-                () = watcher.cut.cancelled() => Outcome::Cut,
-                () = recording_failed.cancelled() => Outcome::RecordingFailed,
-            };
-            match plan {
-                Some(plan) => watcher.end_session(plan, outcome).await,
-                None => debug!(?outcome, "stream closed"),
-            }
-        });
+        let daemon = hyper::upgrade::on(&mut response);
+        self.sessions.bridge(plan, conn.claim(), daemon);
         if client_upgrade { Ok(response.map(|b| b.boxed())) } else { Ok(raw_stream_answer(response)) }
-    }
-
-    /// Records the end of a start that never became a session.
-    async fn end_unstarted(&self, plan: StartPlan, detail: String) {
-        self.watcher().end(plan, EndReason::DaemonError, None, Some(detail), false).await;
-    }
-
-    fn watcher(&self) -> Watcher {
-        Watcher {
-            upstream: self.upstream.clone(),
-            audit: self.audit.clone(),
-            stopping: self.stopping.clone(),
-            cut: self.cut.clone(),
-        }
-    }
-}
-
-/// How a bridged session's task ended.
-#[derive(Debug)]
-enum Outcome {
-    /// The bridge ran to its end.
-    Bridged(std::io::Result<Ending>),
-    /// execgate's grace period for stopping ran out.
-    Cut,
-    /// The session's recording failed, and execgate cut it.
-    RecordingFailed,
-}
-
-/// What a session task needs once its request handler has returned.
-struct Watcher {
-    upstream: Upstream,
-    audit: Audit,
-    stopping: CancellationToken,
-    cut: CancellationToken,
-}
-
-impl Watcher {
-    /// Classifies how a bridged session ended and records it.
-    async fn end_session(&self, plan: StartPlan, outcome: Outcome) {
-        let inspect = context::exec_inspect(&Control::pooled(&self.upstream), &plan.exec_id).await;
-        let running = inspect.as_ref().is_ok_and(|i| i.running);
-        let (reason, detail) = match (&outcome, &inspect) {
-            (Outcome::Cut, _) => (EndReason::ProxyShutdown, None),
-            (Outcome::RecordingFailed, _) => (
-                EndReason::RecordingFailed,
-                running.then(|| "the process was still running when execgate cut its stream".to_owned()),
-            ),
-            (Outcome::Bridged(Err(err)), _) => (EndReason::DaemonError, Some(err.to_string())),
-            (Outcome::Bridged(Ok(Ending::DaemonGone)), _) => (EndReason::DaemonError, None),
-            (Outcome::Bridged(Ok(_)), Err(err)) => (EndReason::DaemonError, Some(err.to_string())),
-            (Outcome::Bridged(Ok(Ending::ClientGone)), Ok(_)) => (EndReason::ClientHangup, None),
-            // The daemon closed the stream while the process runs on: detach keys.
-            (Outcome::Bridged(Ok(_)), Ok(_)) if running => (EndReason::Detached, None),
-            (Outcome::Bridged(Ok(_)), Ok(_)) => (EndReason::Exited, None),
-        };
-        let exit_code = match (&inspect, reason) {
-            (Ok(i), _) if !i.running => i.exit_code,
-            // A session cut for its recording is ended now: the process may
-            // run on for long, and the trail must say at once what happened.
-            (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(&plan.exec_id).await,
-            _ => None,
-        };
-        self.end(plan, reason, exit_code, detail, true).await;
-    }
-
-    /// Polls the exec until it ends; `None` when execgate stops first or the
-    /// daemon cannot tell.
-    async fn wait_exit(&self, exec_id: &str) -> Option<i64> {
-        loop {
-            match context::exec_inspect(&Control::pooled(&self.upstream), exec_id).await {
-                Ok(i) if !i.running => return i.exit_code,
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-            tokio::select! {
-                () = tokio::time::sleep(EXIT_POLL) => {}
-                () = self.stopping.cancelled() => return None,
-            }
-        }
-    }
-
-    async fn end(
-        &self,
-        mut plan: StartPlan,
-        reason: EndReason,
-        exit_code: Option<i64>,
-        detail: Option<String>,
-        output_captured: bool,
-    ) {
-        // Only a session that streamed through execgate has bytes to count.
-        let (recording, counts) = match plan.session.take() {
-            Some(session) => session.finish().await,
-            None => (Ok(None), Counts::default()),
-        };
-        let (recording, recording_error) = match recording {
-            Ok(summary) => (summary, None),
-            Err(reason) => (None, Some(reason)),
-        };
-        let end = SessionEnd {
-            reason,
-            exit_code,
-            duration: plan.started.elapsed(),
-            counts,
-            output_captured,
-            recording,
-            recording_error,
-            detail,
-        };
-        self.audit.exec_end(&plan.exec_id, &plan.facts, end).await;
-    }
-}
-
-/// The recorder's taps are what a session's bridge tees into.
-impl tunnel::Tee for Tap {
-    fn observe(&mut self, data: &[u8]) -> impl Future<Output = ()> + Send {
-        Tap::observe(self, data)
     }
 }
 

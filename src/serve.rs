@@ -25,7 +25,9 @@ use crate::body::Body;
 use crate::exec::{ExecGate, UserRules};
 use crate::listener::{Caller, Listener};
 use crate::policy::{Policies, ReloadError};
-use crate::proxy::{Connection, Hijacked, Lifecycle, Proxy};
+use crate::proxy::{Connection, Proxy};
+use crate::session::Lifecycle;
+use crate::tunnel::Hijacked;
 use crate::upstream::Upstream;
 
 /// After the last session ends on shutdown, how long open connections keep

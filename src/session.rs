@@ -1,0 +1,209 @@
+//! An exec session once its start is judged, end to end: the stream bridged
+//! and teed to its recording, the exit code learned, the end reason settled,
+//! the end recorded. The proxy hands each judged start here and goes back to
+//! dispatching; attach sessions will come the same way.
+
+use std::future::Future;
+use std::time::Duration;
+
+use hyper::upgrade::OnUpgrade;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::debug;
+
+use crate::audit::recording::Tap;
+use crate::audit::{Audit, Counts, EndReason, SessionEnd};
+use crate::exec::StartPlan;
+use crate::exec::context;
+use crate::tunnel::{self, Ending, Hijacked};
+use crate::upstream::{Control, Upstream};
+
+/// How often a running exec is asked whether it has ended.
+const EXIT_POLL: Duration = Duration::from_millis(500);
+
+/// The shutdown signals sessions obey.
+pub struct Lifecycle {
+    /// Hijacked sessions and exec watchers, so shutdown can wait for them.
+    pub sessions: TaskTracker,
+    /// Cancelled on a stop signal: watchers of detached execs end their records.
+    pub stopping: CancellationToken,
+    /// Cancelled when the grace period is over: live streams are cut.
+    pub cut: CancellationToken,
+}
+
+/// Runs every session; cheap to clone into each session's task.
+#[derive(Clone)]
+pub struct Sessions {
+    upstream: Upstream,
+    audit: Audit,
+    tasks: TaskTracker,
+    stopping: CancellationToken,
+    cut: CancellationToken,
+}
+
+/// How a bridged session's task ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The bridge ran to its end.
+    Bridged(std::io::Result<Ending>),
+    /// execgate's grace period for stopping ran out.
+    Cut,
+    /// The session's recording failed, and execgate cut it.
+    RecordingFailed,
+}
+
+impl Sessions {
+    /// Sessions that ask `upstream` how execs ended and record them in `audit`.
+    pub fn new(upstream: Upstream, audit: Audit, lifecycle: Lifecycle) -> Self {
+        let Lifecycle { sessions, stopping, cut } = lifecycle;
+        Sessions { upstream, audit, tasks: sessions, stopping, cut }
+    }
+
+    /// Runs `task` in the background: a dropped client cannot cancel it, and
+    /// shutdown waits for it. Once a start is judged its records are owed,
+    /// whatever the client does.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Bridges the client's socket, once the HTTP server hands it over, to the
+    /// daemon's upgraded connection, in a tracked task; records the session
+    /// when `plan` is an exec start's.
+    pub fn bridge(&self, plan: Option<StartPlan>, client: oneshot::Receiver<Hijacked>, daemon: OnUpgrade) {
+        let sessions = self.clone();
+        self.tasks.spawn(async move {
+            let taps = plan.as_ref().and_then(|p| p.session.as_ref().map(|s| s.taps(p.start.tty)));
+            let bridged = async {
+                // The client may be gone before its answer was written.
+                let client = match client.await {
+                    Ok(client) => client,
+                    Err(_) => {
+                        debug!("client left before the stream began");
+                        return Ok(Ending::ClientGone);
+                    }
+                };
+                let daemon = daemon.await.map_err(std::io::Error::other)?;
+                tunnel::bridge((client.stream, client.pending), daemon, taps).await
+            };
+            // A recording that fails mid-session cuts it: what crossed from
+            // then on would not be in the trail.
+            let recording_failed = match plan.as_ref().and_then(|p| p.session.as_ref()) {
+                Some(session) => session.failed(),
+                None => CancellationToken::new(),
+            };
+            let outcome = tokio::select! {
+                outcome = bridged => Outcome::Bridged(outcome),
+                () = sessions.cut.cancelled() => Outcome::Cut,
+                () = recording_failed.cancelled() => Outcome::RecordingFailed,
+            };
+            match plan {
+                Some(plan) => sessions.end_session(plan, outcome).await,
+                None => debug!(?outcome, "stream closed"),
+            }
+        });
+    }
+
+    /// Watches a detached exec the daemon started, in a tracked task, and
+    /// records its end once the process ends.
+    pub fn watch_detached(&self, plan: StartPlan) {
+        let sessions = self.clone();
+        self.tasks.spawn(async move {
+            let exit_code = sessions.wait_exit(&plan.exec_id).await;
+            // No exit code: execgate is stopping, or the daemon could not say
+            // (it forgot the exec, or stopped answering).
+            let (reason, detail) = match exit_code {
+                Some(_) => (EndReason::Detached, None),
+                None if sessions.stopping.is_cancelled() => (EndReason::ProxyShutdown, None),
+                None => (EndReason::DaemonError, Some("the daemon stopped reporting on the exec".to_owned())),
+            };
+            sessions.end(plan, reason, exit_code, detail, false).await;
+        });
+    }
+
+    /// Records the end of a start that never became a session.
+    pub async fn never_started(&self, plan: StartPlan, detail: String) {
+        self.end(plan, EndReason::DaemonError, None, Some(detail), false).await;
+    }
+
+    /// Classifies how a bridged session ended and records it.
+    async fn end_session(&self, plan: StartPlan, outcome: Outcome) {
+        let inspect = context::exec_inspect(&Control::pooled(&self.upstream), &plan.exec_id).await;
+        let running = inspect.as_ref().is_ok_and(|i| i.running);
+        let (reason, detail) = match (&outcome, &inspect) {
+            (Outcome::Cut, _) => (EndReason::ProxyShutdown, None),
+            (Outcome::RecordingFailed, _) => (
+                EndReason::RecordingFailed,
+                running.then(|| "the process was still running when execgate cut its stream".to_owned()),
+            ),
+            (Outcome::Bridged(Err(err)), _) => (EndReason::DaemonError, Some(err.to_string())),
+            (Outcome::Bridged(Ok(Ending::DaemonGone)), _) => (EndReason::DaemonError, None),
+            (Outcome::Bridged(Ok(_)), Err(err)) => (EndReason::DaemonError, Some(err.to_string())),
+            (Outcome::Bridged(Ok(Ending::ClientGone)), Ok(_)) => (EndReason::ClientHangup, None),
+            // The daemon closed the stream while the process runs on: detach keys.
+            (Outcome::Bridged(Ok(_)), Ok(_)) if running => (EndReason::Detached, None),
+            (Outcome::Bridged(Ok(_)), Ok(_)) => (EndReason::Exited, None),
+        };
+        let exit_code = match (&inspect, reason) {
+            (Ok(i), _) if !i.running => i.exit_code,
+            // A session cut for its recording is ended now: the process may
+            // run on for long, and the trail must say at once what happened.
+            (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(&plan.exec_id).await,
+            _ => None,
+        };
+        self.end(plan, reason, exit_code, detail, true).await;
+    }
+
+    /// Polls the exec until it ends; `None` when execgate stops first or the
+    /// daemon cannot tell.
+    async fn wait_exit(&self, exec_id: &str) -> Option<i64> {
+        loop {
+            match context::exec_inspect(&Control::pooled(&self.upstream), exec_id).await {
+                Ok(i) if !i.running => return i.exit_code,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(EXIT_POLL) => {}
+                () = self.stopping.cancelled() => return None,
+            }
+        }
+    }
+
+    async fn end(
+        &self,
+        mut plan: StartPlan,
+        reason: EndReason,
+        exit_code: Option<i64>,
+        detail: Option<String>,
+        output_captured: bool,
+    ) {
+        // Only a session that streamed through execgate has bytes to count.
+        let (recording, counts) = match plan.session.take() {
+            Some(session) => session.finish().await,
+            None => (Ok(None), Counts::default()),
+        };
+        let (recording, recording_error) = match recording {
+            Ok(summary) => (summary, None),
+            Err(reason) => (None, Some(reason)),
+        };
+        let end = SessionEnd {
+            reason,
+            exit_code,
+            duration: plan.started.elapsed(),
+            counts,
+            output_captured,
+            recording,
+            recording_error,
+            detail,
+        };
+        self.audit.exec_end(&plan.exec_id, &plan.facts, end).await;
+    }
+}
+
+/// The recorder's taps are what a session's bridge tees into.
+impl tunnel::Tee for Tap {
+    fn observe(&mut self, data: &[u8]) -> impl Future<Output = ()> + Send {
+        Tap::observe(self, data)
+    }
+}

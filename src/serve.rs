@@ -58,6 +58,8 @@ pub struct Config {
     pub users: UserRules,
     /// The audit trail.
     pub audit: AuditConfig,
+    /// How long pooled daemon connections may stay idle; `None`: no limit.
+    pub daemon_idle_timeout: Option<Duration>,
 }
 
 /// Serves until SIGTERM or SIGINT, then drains; SIGHUP reloads the policy.
@@ -80,7 +82,7 @@ pub async fn run(config: Config) -> Result<()> {
         "policy_hash": current.hash(), "files": current.names(),
     }));
 
-    let upstream = Upstream::new(config.upstream.clone());
+    let upstream = Upstream::new(config.upstream.clone(), config.daemon_idle_timeout);
     upstream.warn_if_exposed();
     upstream.log_version().await;
 

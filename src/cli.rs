@@ -184,6 +184,12 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_WORKERS", default_value = "0")]
     workers: usize,
 
+    /// How long a client may take to send a request head, counted from when it
+    /// connects or its previous answer ended (idle keep-alive connections are
+    /// closed after it too; streaming answers are not affected); `off` for none.
+    #[arg(long, env = "EXECGATE_HEAD_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    head_timeout: Duration,
+
     /// How long a pooled daemon connection (execgate's own lookups and exec
     /// watchers) may stay idle before it is closed; `off` keeps them.
     #[arg(long, env = "EXECGATE_DAEMON_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
@@ -255,6 +261,7 @@ pub fn run() -> Result<ExitCode> {
                     record_cap: args.record_max_bytes,
                     redact: redact_list(args.no_default_redact, args.redact_env),
                 },
+                head_timeout: timeout(args.head_timeout),
                 daemon_idle_timeout: timeout(args.daemon_idle_timeout),
             };
             let runtime = build_runtime(args.workers)?;

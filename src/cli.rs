@@ -190,6 +190,11 @@ struct ServeArgs {
     #[arg(long, env = "EXECGATE_HEAD_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
     head_timeout: Duration,
 
+    /// Client connections held at once (exec sessions included); past it, new
+    /// clients get 503. Default: what the fd limit leaves room for.
+    #[arg(long, env = "EXECGATE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+
     /// How long a pooled daemon connection (execgate's own lookups and exec
     /// watchers) may stay idle before it is closed; `off` keeps them.
     #[arg(long, env = "EXECGATE_DAEMON_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
@@ -262,6 +267,7 @@ pub fn run() -> Result<ExitCode> {
                     redact: redact_list(args.no_default_redact, args.redact_env),
                 },
                 head_timeout: timeout(args.head_timeout),
+                max_connections: args.max_connections.map(|n| n as usize),
                 daemon_idle_timeout: timeout(args.daemon_idle_timeout),
             };
             let runtime = build_runtime(args.workers)?;

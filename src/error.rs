@@ -84,6 +84,14 @@ impl ProxyError {
 /// HTTP exchange is running when they are needed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
+    /// The connection limit is reached.
+    #[error("too many connections ({open} open, limit {limit}); try again later")]
+    TooMany {
+        /// Connections holding a place.
+        open: usize,
+        /// The limit (`--max-connections`).
+        limit: usize,
+    },
     /// A request head was begun but not finished in time (`--head-timeout`).
     #[error("request head not received within {}; closing the connection", humantime::format_duration(*.0))]
     HeadTimeout(Duration),
@@ -92,6 +100,7 @@ pub enum ConnectionError {
 impl ConnectionError {
     fn status(&self) -> StatusCode {
         match self {
+            ConnectionError::TooMany { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ConnectionError::HeadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }

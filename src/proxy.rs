@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 
 use crate::audit::{Audit, Counts, EndReason, SessionEnd};
 use crate::body::{self, Body};
+use crate::bounds::Slot;
 use crate::error::ProxyError;
 use crate::exec::context::{self, CallerInfo};
 use crate::exec::{ExecGate, Judged, StartPlan, body::check_framing};
@@ -59,6 +60,10 @@ pub struct Hijacked {
     pub stream: UnixStream,
     /// Bytes read past the request.
     pub pending: Bytes,
+    /// The connection's place under the connection limit: a stream holds
+    /// the client's fd, so it counts until it ends (held, never read).
+    #[allow(dead_code)]
+    pub slot: Slot,
 }
 
 impl Connection {

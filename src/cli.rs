@@ -183,6 +183,22 @@ struct ServeArgs {
     /// Runtime worker threads; 0 runs everything on one thread (lowest latency).
     #[arg(long, env = "EXECGATE_WORKERS", default_value = "0")]
     workers: usize,
+
+    /// How long a client may take to send a request head, counted from when it
+    /// connects or its previous answer ended (idle keep-alive connections are
+    /// closed after it too; streaming answers are not affected); `off` for none.
+    #[arg(long, env = "EXECGATE_HEAD_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    head_timeout: Duration,
+
+    /// Client connections held at once (exec sessions included); past it, new
+    /// clients get 503. Default: what the fd limit leaves room for.
+    #[arg(long, env = "EXECGATE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+
+    /// How long a pooled daemon connection (execgate's own lookups and exec
+    /// watchers) may stay idle before it is closed; `off` keeps them.
+    #[arg(long, env = "EXECGATE_DAEMON_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_timeout)]
+    daemon_idle_timeout: Duration,
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
@@ -193,6 +209,20 @@ fn parse_mode(text: &str) -> Result<u32, String> {
         return Err(format!("socket mode {text:?} has bits beyond 0777"));
     }
     Ok(mode)
+}
+
+/// A duration such as `30s`, `1m30s` or `500ms`; `off` (or `0`) is zero, no limit.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "off" | "0" => Ok(Duration::ZERO),
+        other => humantime::parse_duration(other)
+            .map_err(|e| format!("{text:?} is not a duration such as 30s, 2m or off: {e}")),
+    }
+}
+
+/// A timeout flag's value: zero means none.
+fn timeout(value: Duration) -> Option<Duration> {
+    (!value.is_zero()).then_some(value)
 }
 
 /// The env names to redact: the defaults (unless dropped), then those added.
@@ -236,6 +266,9 @@ pub fn run() -> Result<ExitCode> {
                     record_cap: args.record_max_bytes,
                     redact: redact_list(args.no_default_redact, args.redact_env),
                 },
+                head_timeout: timeout(args.head_timeout),
+                max_connections: args.max_connections.map(|n| n as usize),
+                daemon_idle_timeout: timeout(args.daemon_idle_timeout),
             };
             let runtime = build_runtime(args.workers)?;
             let served = runtime.block_on(serve::run(config));
@@ -339,6 +372,17 @@ mod tests {
         assert_eq!(parse_mode("0o640"), Ok(0o640));
         assert!(parse_mode("0999").is_err());
         assert!(parse_mode("7777").is_err());
+    }
+
+    #[test]
+    fn timeouts_parse_as_durations_or_off() {
+        assert_eq!(parse_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_timeout("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(timeout(parse_timeout("off").expect("off")), None);
+        assert_eq!(timeout(parse_timeout("0").expect("0")), None);
+        assert!(parse_timeout("30").is_err());
+        assert!(parse_timeout("soon").is_err());
     }
 
     #[test]

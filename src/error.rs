@@ -5,6 +5,7 @@
 //! what execgate was doing and what to do about it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use hyper::{Response, StatusCode, header};
 
@@ -96,6 +97,47 @@ impl ProxyError {
     }
 }
 
+/// Why execgate answers a client connection itself, outside of any request it
+/// serves, and then closes it. These are written straight to the socket: no
+/// HTTP exchange is running when they are needed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The connection limit is reached.
+    #[error("too many connections ({open} open, limit {limit}); try again later")]
+    TooMany {
+        /// Connections holding a place.
+        open: usize,
+        /// The limit (`--max-connections`).
+        limit: usize,
+    },
+    /// A request head was begun but not finished in time (`--head-timeout`).
+    #[error("request head not received within {}; closing the connection", humantime::format_duration(*.0))]
+    HeadTimeout(Duration),
+}
+
+impl ConnectionError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ConnectionError::TooMany { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ConnectionError::HeadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// The whole answer as bytes: an HTTP/1.1 head with `Connection: close`
+    /// and the Docker-style JSON body.
+    pub fn into_bytes(self) -> Vec<u8> {
+        let status = self.status();
+        let json = serde_json::json!({ "message": format!("execgate: {self}") }).to_string();
+        format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            json.len()
+        )
+        .into_bytes()
+    }
+}
+
 /// Builds a JSON error response the docker CLI prints verbatim.
 pub fn docker_error(status: StatusCode, message: &str) -> Response<Body> {
     let json = serde_json::json!({ "message": format!("execgate: {message}") });
@@ -109,6 +151,21 @@ pub fn docker_error(status: StatusCode, message: &str) -> Response<Body> {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+
+    #[test]
+    fn connection_errors_are_whole_http_answers() {
+        let bytes = ConnectionError::HeadTimeout(Duration::from_secs(30)).into_bytes();
+        let text = String::from_utf8(bytes).expect("utf-8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head");
+        assert!(head.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{head}");
+        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
+        assert!(head.contains("Connection: close"), "{head}");
+        let value: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(
+            value["message"],
+            "execgate: request head not received within 30s; closing the connection"
+        );
+    }
 
     #[tokio::test]
     async fn errors_become_docker_json_with_prefix() {

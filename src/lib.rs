@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod body;
+mod bounds;
 pub mod cli;
 pub mod docker_stream;
 mod error;

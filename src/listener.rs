@@ -50,12 +50,11 @@ impl Listener {
         result
     }
 
-    /// Accepts the next connection and reads its peer credentials.
-    pub async fn accept(&self) -> io::Result<(UnixStream, Caller)> {
+    /// Accepts the next connection. An error here is the listener's (EMFILE,
+    /// ENFILE, ENOMEM…), not one client's: the caller should pause.
+    pub async fn accept(&self) -> io::Result<UnixStream> {
         let (stream, _) = self.inner.accept().await?;
-        let cred = stream.peer_cred()?;
-        let caller = Caller { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
-        Ok((stream, caller))
+        Ok(stream)
     }
 
     /// Removes the socket file, if it is still the one this listener created.
@@ -71,6 +70,13 @@ impl Listener {
             }
         }
     }
+}
+
+/// The peer credentials of an accepted connection; fails when the peer is
+/// already gone.
+pub fn caller(stream: &UnixStream) -> io::Result<Caller> {
+    let cred = stream.peer_cred()?;
+    Ok(Caller { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() })
 }
 
 fn bind_staged(staged: &Path, path: &Path, mode: u32, gid: Option<u32>) -> Result<Listener> {

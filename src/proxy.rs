@@ -20,8 +20,7 @@ use crate::exec::{ExecGate, Judged, StartPlan};
 use crate::framing::check_framing;
 use crate::listener::Caller;
 use crate::route::{self, Prefix, Route};
-use crate::session::{Lifecycle, Sessions};
-use crate::tunnel::Hijacked;
+use crate::session::{Hijacked, Lifecycle, Sessions};
 use crate::upstream::{Control, Pinned, Upstream};
 
 /// Largest exec create answer execgate reads to learn the new exec's id.

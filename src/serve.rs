@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use hyper::Response;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{SignalKind, signal};
@@ -22,12 +22,13 @@ use tracing::{debug, info, warn};
 use crate::audit::record::Bare;
 use crate::audit::{Audit, AuditConfig, Record};
 use crate::body::Body;
+use crate::bounds::{self, AcceptBackoff, Admission, Burst, Slot};
+use crate::error::ConnectionError;
 use crate::exec::{ExecGate, UserRules};
-use crate::listener::{Caller, Listener};
+use crate::listener::{self, Listener};
 use crate::policy::{Policies, ReloadError};
 use crate::proxy::{Connection, Proxy};
-use crate::session::Lifecycle;
-use crate::tunnel::Hijacked;
+use crate::session::{Hijacked, Lifecycle};
 use crate::upstream::Upstream;
 
 /// After the last session ends on shutdown, how long open connections keep
@@ -60,6 +61,13 @@ pub struct Config {
     pub users: UserRules,
     /// The audit trail.
     pub audit: AuditConfig,
+    /// How long a client may take to send a request head, counted from when
+    /// the connection opened or its previous answer ended; `None`: no limit.
+    pub head_timeout: Option<Duration>,
+    /// Client connections held at once; `None`: derived from the fd limit.
+    pub max_connections: Option<usize>,
+    /// How long pooled daemon connections may stay idle; `None`: no limit.
+    pub daemon_idle_timeout: Option<Duration>,
 }
 
 /// Serves until SIGTERM or SIGINT, then drains; SIGHUP reloads the policy.
@@ -85,10 +93,15 @@ pub async fn run(config: Config) -> Result<()> {
         files: current.names().to_vec(),
     });
 
-    let upstream = Upstream::new(config.upstream.clone());
+    let upstream = Upstream::new(config.upstream.clone(), config.daemon_idle_timeout);
     upstream.warn_if_exposed();
     upstream.log_version().await;
 
+    let mut door = Door {
+        admission: Admission::new(connection_limit(config.max_connections)?),
+        refusing: Burst::default(),
+        head_timeout: config.head_timeout,
+    };
     let listener = Listener::bind(&config.listen, config.socket_mode, config.socket_gid)?;
     info!(listen = %config.listen.display(), mode = format!("{:04o}", config.socket_mode), "execgate listening");
 
@@ -112,19 +125,35 @@ pub async fn run(config: Config) -> Result<()> {
         }
     });
 
+    let mut backoff = AcceptBackoff::default();
+    let mut paused_until: Option<tokio::time::Instant> = None;
     loop {
+        // While paused after a failed accept the listener is not polled (it
+        // stays readable with the connection still in its backlog, so polling
+        // it would spin); signals are still served.
+        let resume = tokio::time::sleep_until(paused_until.unwrap_or_else(tokio::time::Instant::now));
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, caller)) => {
-                    connections.spawn(serve_connection(proxy.clone(), stream, caller, shutdown.clone()));
+            accepted = listener.accept(), if paused_until.is_none() => match accepted {
+                Ok(stream) => {
+                    if let Some((failures, lasted)) = backoff.succeeded() {
+                        info!(failures, lasted_ms = lasted.as_millis() as u64, "accepting connections again");
+                    }
+                    door.enter(stream, &proxy, &connections, &shutdown);
                 }
-                // Per-connection failures (EMFILE, a peer gone before SO_PEERCRED)
-                // must not end the proxy; pause briefly so a full fd table can drain.
+                // A failed accept is the listener's (EMFILE, ENFILE, ENOMEM), not
+                // one client's: it must not end the proxy, nor be retried at once.
                 Err(err) => {
-                    warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let (wait, first) = backoff.failed();
+                    if first {
+                        warn!(
+                            error = %err, open = door.admission.open(),
+                            "accept failed; retrying with backoff (said once per burst)"
+                        );
+                    }
+                    paused_until = Some(tokio::time::Instant::now() + wait);
                 }
             },
+            () = resume, if paused_until.is_some() => paused_until = None,
             _ = sighup.recv() => reload(&policies, &audit).await,
             _ = sigterm.recv() => { info!("SIGTERM received; shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT received; shutting down"); break; }
@@ -201,6 +230,71 @@ async fn reload(policies: &Arc<Policies>, audit: &Audit) {
     });
 }
 
+/// Where accepted connections are let in under the connection limit, or
+/// refused past it.
+struct Door {
+    admission: Admission,
+    /// Refusals since the limit was last reached, logged once per burst.
+    refusing: Burst,
+    head_timeout: Option<Duration>,
+}
+
+impl Door {
+    fn enter(
+        &mut self,
+        stream: UnixStream,
+        proxy: &Arc<Proxy>,
+        connections: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) {
+        match self.admission.admit() {
+            Ok(slot) => {
+                if let Some((refused, lasted)) = self.refusing.end() {
+                    info!(
+                        refused,
+                        lasted_ms = lasted.as_millis() as u64,
+                        open = self.admission.open(),
+                        "below the connection limit again"
+                    );
+                }
+                let served =
+                    serve_connection(proxy.clone(), stream, slot, self.head_timeout, shutdown.clone());
+                connections.spawn(served);
+            }
+            Err(refusal) => {
+                if self.refusing.hit() {
+                    warn!(
+                        limit = self.admission.limit(),
+                        "connection limit reached; new clients get 503 until connections close \
+                         (--max-connections; said once per burst)"
+                    );
+                }
+                connections.spawn(refusal.answer(stream));
+            }
+        }
+    }
+}
+
+/// The connection limit: the one given, or what the fd limit (its soft limit
+/// raised to the hard one first) leaves room for.
+fn connection_limit(given: Option<usize>) -> Result<usize> {
+    let (fds, hard) = bounds::raise_fd_limit()?;
+    let limit = given.unwrap_or_else(|| bounds::default_max_connections(fds));
+    let needed = bounds::fds_needed(limit);
+    if needed > fds {
+        warn!(
+            max_connections = limit,
+            fd_limit = fds,
+            fds_needed = needed,
+            "--max-connections is more than the fd limit has room for: busy, the proxy may fail \
+             accepts and daemon connections with EMFILE instead of refusing clients; raise the fd \
+             limit (LimitNOFILE=) or lower --max-connections"
+        );
+    }
+    info!(max_connections = limit, fd_limit = fds, fd_hard_limit = hard, "connection limit");
+    Ok(limit)
+}
+
 /// Lets live sessions finish within `grace`, then closes the connections.
 async fn drain(
     connections: &TaskTracker,
@@ -235,12 +329,22 @@ async fn drain(
     }
 }
 
+/// Serves one client connection, holding its `slot` until it ends (or, when a
+/// stream takes the socket over, handing the slot on with it).
 async fn serve_connection(
     proxy: Arc<Proxy>,
     stream: UnixStream,
-    caller: Caller,
+    slot: Slot,
+    head_timeout: Option<Duration>,
     shutdown: CancellationToken,
 ) {
+    let caller = match listener::caller(&stream) {
+        Ok(caller) => caller,
+        Err(err) => {
+            debug!(error = %err, "client gone before its credentials were read");
+            return;
+        }
+    };
     debug!(caller.uid = caller.uid, caller.gid = caller.gid, caller.pid = caller.pid, "connection accepted");
     let conn = Arc::new(Connection::new(caller));
     let service = service_fn({
@@ -250,13 +354,21 @@ async fn serve_connection(
             Box::pin(async move { Ok(proxy.handle(conn, request).await) })
         }
     });
-    // No header-read timer: re-arming it on every request costs a timer-wheel
-    // update and an eventfd wake per request (measured), and dockerd itself
-    // does not time out idle or slow clients on its socket either.
+    // The head timer runs whenever hyper waits for a request head: from the
+    // connect, and again from the end of each answer. So it also closes
+    // keep-alive connections left idle that long, as Go's server does with
+    // only ReadHeaderTimeout set; their clients (Go's, hyper's, urllib3's)
+    // see the close and dial anew. It never runs while an answer streams
+    // (`docker events`, `logs -f`, `wait`), while a request body is read
+    // (`build`), or once a stream took the connection over. It adds no
+    // syscall per request (strace of 5,000 `/_ping`s: two reads and two
+    // writes each, with or without it): arming a 30 s deadline never moves
+    // the runtime's next wake-up, which the 1 s recorder tick keeps close.
     // Half-close is allowed: a client may end its side after a request whose
     // answer takes over the connection (stdin EOF), as it may with the daemon.
     let mut connection = http1::Builder::new()
-        .header_read_timeout(None)
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout)
         .half_close(true)
         .serve_connection(TokioIo::new(stream), service);
     // Served without hyper's own upgrade handling: when an answer takes the
@@ -271,12 +383,30 @@ async fn serve_connection(
             poll_fn(|cx| connection.poll_without_shutdown(cx)).await
         }
     };
-    if let Err(err) = result {
-        debug!(caller.pid = caller.pid, error = %err, "client connection ended with an error");
-        return;
+    match result {
+        Err(err) if err.is_timeout() => {
+            let parts = connection.into_parts();
+            // Only a client that began a request is told why; one that sent
+            // nothing since its last answer is an idle keep-alive connection,
+            // and is simply closed (clients expect that of idle connections).
+            if parts.read_buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                let answer = ConnectionError::HeadTimeout(head_timeout.unwrap_or_default()).into_bytes();
+                // Never waits: a client that does not read loses the answer.
+                let _ = parts.io.inner().try_write(&answer);
+                debug!(caller.pid = caller.pid, received = parts.read_buf.len(), "request head timed out");
+            } else {
+                debug!(caller.pid = caller.pid, "idle connection closed (--head-timeout)");
+            }
+            return;
+        }
+        Err(err) => {
+            debug!(caller.pid = caller.pid, error = %err, "client connection ended with an error");
+            return;
+        }
+        Ok(()) => {}
     }
     let parts = connection.into_parts();
-    let hijacked = Hijacked { stream: parts.io.into_inner(), pending: parts.read_buf };
+    let hijacked = Hijacked { stream: parts.io.into_inner(), pending: parts.read_buf, slot };
     if let Err(Hijacked { mut stream, .. }) = conn.hand_over(hijacked) {
         let _ = stream.shutdown().await;
     }

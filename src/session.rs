@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
+use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,13 +16,26 @@ use tracing::debug;
 
 use crate::audit::recording::Tap;
 use crate::audit::{Audit, Counts, EndReason, SessionEnd};
+use crate::bounds::Slot;
 use crate::exec::StartPlan;
 use crate::exec::context;
-use crate::tunnel::{self, Ending, Hijacked};
+use crate::tunnel::{self, Ending};
 use crate::upstream::{Control, Upstream};
 
 /// How often a running exec is asked whether it has ended.
 const EXIT_POLL: Duration = Duration::from_millis(500);
+
+/// A client socket taken over from HTTP: the stream, and the bytes the client
+/// had already sent past its request (they belong to the stream).
+pub struct Hijacked {
+    /// The client's socket.
+    pub stream: UnixStream,
+    /// Bytes read past the request.
+    pub pending: Bytes,
+    /// The connection's place under the connection limit: a stream holds
+    /// the client's fd, so it counts until the stream ends.
+    pub slot: Slot,
+}
 
 /// The shutdown signals sessions obey.
 pub struct Lifecycle {
@@ -84,7 +99,10 @@ impl Sessions {
                     }
                 };
                 let daemon = daemon.await.map_err(std::io::Error::other)?;
-                tunnel::bridge((client.stream, client.pending), daemon, taps).await
+                let Hijacked { stream, pending, slot } = client;
+                let ending = tunnel::bridge((stream, pending), daemon, taps).await;
+                drop(slot); // the connection's fd is closed now: its place is free
+                ending
             };
             // A recording that fails mid-session cuts it: what crossed from
             // then on would not be in the trail.

@@ -24,15 +24,6 @@ const CHUNK: usize = 64 * 1024;
 /// otherwise hold both sockets, and the session's end record, indefinitely.
 pub const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// A client socket taken over from HTTP: the stream, and the bytes the client
-/// had already sent past its request (they belong to the stream).
-pub struct Hijacked {
-    /// The client's socket.
-    pub stream: UnixStream,
-    /// Bytes read past the request.
-    pub pending: Bytes,
-}
-
 /// What sees every chunk crossing one direction of a bridge before it is
 /// forwarded (the session recorder's taps). The pump waits for it, so a tee
 /// can hold the stream back.

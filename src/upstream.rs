@@ -12,6 +12,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -19,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyperlocal::UnixConnector;
 use tokio::net::UnixStream;
 use tracing::{debug, info, warn};
@@ -37,9 +38,20 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Describes the daemon at `socket`; nothing is connected yet.
-    pub fn new(socket: PathBuf) -> Self {
-        let control = Client::builder(TokioExecutor::new()).build(UnixConnector);
+    /// Describes the daemon at `socket`; nothing is connected yet. Pooled
+    /// connections idle for `idle_timeout` are closed (`None`: kept).
+    pub fn new(socket: PathBuf, idle_timeout: Option<Duration>) -> Self {
+        // Without a timer the pool never reaps: expired connections are only
+        // dropped when a checkout happens to pop them, and checkouts pop the
+        // most recently used one. So after a burst of session ends (each asks
+        // the daemon about its exec over this pool), the burst's connections
+        // stayed open for as long as any watcher kept polling with the newest.
+        // The reaper checks every `idle_timeout`, so an idle connection is
+        // closed between one and two of them after its last use.
+        let control = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(idle_timeout)
+            .build(UnixConnector);
         let control_base = hyperlocal::Uri::new(&socket, "/").into();
         Upstream { socket, control, control_base }
     }

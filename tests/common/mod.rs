@@ -113,12 +113,26 @@ impl Gate {
 
     /// Starts execgate in front of `upstream` with extra flags.
     pub fn start_with(upstream: &Path, extra: &[&str]) -> Self {
+        Self::start_wrapped(&[], upstream, extra)
+    }
+
+    /// As [`Gate::start_with`], run through `wrapper`: a command that execs
+    /// the rest in its own process, such as `prlimit --nofile=N:N`.
+    pub fn start_wrapped(wrapper: &[&str], upstream: &Path, extra: &[&str]) -> Self {
         let dir = TempDir::new("gate");
         let socket = dir.path().join("execgate.sock");
         let log = dir.path().join("execgate.log");
         let given = extra.iter().position(|a| *a == "--audit-dir").and_then(|i| extra.get(i + 1));
         let audit = given.map_or_else(|| dir.path().join("audit"), PathBuf::from);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_execgate"));
+        let exe = env!("CARGO_BIN_EXE_execgate");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
         command.arg("serve").arg("--listen").arg(&socket).arg("--upstream").arg(upstream);
         command.args(["--log-level", "debug"]);
         if given.is_none() {

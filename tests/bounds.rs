@@ -337,8 +337,15 @@ fn connections_past_the_limit_are_refused_with_503_at_once() {
 #[test]
 fn the_default_limit_follows_the_fd_limit_and_refuses_instead_of_hanging() {
     let gate = Gate::start_wrapped(&["prlimit", "--nofile=160:160"], Path::new(docker_sock()), &[]);
-    assert!(gate.log_text().contains("max_connections=16"), "{}", gate.log_text());
-    // The harness's readiness probe held a place until execgate saw it close.
+    // The log is written by a background thread: wait for the line.
+    wait_for(Duration::from_secs(10), "the limit to be logged", || {
+        let log = gate.log_text();
+        (!log.contains("max_connections=16")).then_some(log)
+    });
+    // The harness's readiness probe holds a place until execgate has
+    // accepted it and seen it closed. Connections are accepted in order, so
+    // once a later one is answered, the probe was accepted.
+    ping_ok(&mut gate.connect());
     wait_for(Duration::from_secs(10), "the readiness probe to be let go", || {
         let held = sockets_of(gate.pid()).clients;
         (held > 0).then(|| format!("{held} held"))
@@ -370,6 +377,13 @@ fn the_default_limit_follows_the_fd_limit_and_refuses_instead_of_hanging() {
 #[test]
 fn emfile_on_accept_backs_off_and_recovers() {
     let gate = Gate::start_with(Path::new(docker_sock()), &["--max-connections", "1000"]);
+    // Nothing may come or go but the crowd: the readiness probe and this
+    // ping (with its pinned daemon connection) are gone first.
+    ping_ok(&mut gate.connect());
+    wait_for(Duration::from_secs(10), "the first connections to be let go", || {
+        let held = sockets_of(gate.pid());
+        (held.clients > 0).then(|| format!("{held:?}"))
+    });
     let base = sockets_of(gate.pid()).fds;
     let limit = base + 10;
     let status = Command::new("prlimit")

@@ -414,7 +414,6 @@ fn file_stamp() -> String {
 /// One recording being written.
 struct Open {
     file: BufWriter<File>,
-    raw: File,
     hasher: Sha256,
     written: u64,
     relative: String,
@@ -425,10 +424,9 @@ struct Open {
 
 impl Open {
     fn create(path: &Path, relative: String, header: &Header) -> std::io::Result<Self> {
-        let raw = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
         let mut open = Open {
-            file: BufWriter::with_capacity(FILE_BUFFER, raw.try_clone()?),
-            raw,
+            file: BufWriter::with_capacity(FILE_BUFFER, file),
             hasher: Sha256::new(),
             written: 0,
             relative,
@@ -500,7 +498,7 @@ impl Open {
     /// Flushes and syncs; returns the size and SHA-256 of the file so far.
     fn sync(&mut self) -> std::io::Result<(u64, String)> {
         self.file.flush()?;
-        self.raw.sync_data()?;
+        self.file.get_ref().sync_data()?;
         self.last_checkpoint = Instant::now();
         Ok((self.written, chain::hex(&self.hasher.clone().finalize())))
     }

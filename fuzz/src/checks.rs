@@ -141,7 +141,7 @@ pub fn start(body: &[u8]) {
     assert!(again.ignored.is_empty());
 }
 
-/// The stream demuxer (`recording::Demux`) and the recorder's split behind it
+/// The stream demuxer (`docker_stream::Demux`) and the recorder's split behind it
 /// (`recording::split_utf8`), for `bytes` also fed cut at `cuts` (sorted
 /// offsets into `bytes`):
 /// - the whole stream demuxes as the reference reads the framing;

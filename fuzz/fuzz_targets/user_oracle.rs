@@ -17,7 +17,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -37,6 +37,8 @@ struct Input {
 }
 
 struct Oracle {
+    /// Kept for the fuzzer's life: the oracle ends when its stdin closes.
+    _child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
@@ -59,7 +61,7 @@ fn oracle() -> &'static Mutex<Oracle> {
             });
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Mutex::new(Oracle { stdin, stdout })
+        Mutex::new(Oracle { _child: child, stdin, stdout })
     })
 }
 

@@ -204,9 +204,10 @@ pub fn demux(bytes: &[u8], cuts: &[usize]) {
     assert_eq!(kept, want, "the recording keeps every byte of every stream");
 }
 
-/// A passwd or group file: its bytes, with `count` copies of one byte
-/// spliced in at `at` (plus 64 KiB when `long`), so short inputs reach the
-/// runtime's 4 KiB and 64 KiB line limits.
+/// A passwd or group file: its bytes, with a run of one byte spliced in at
+/// `at`, so short inputs reach the runtime's line limits: `count` copies
+/// (under 8448, past the group reader's 4 KiB and 8 KiB chunks), or when
+/// `long` some 64 KiB (65280 to 65791, around the passwd scanner's limit).
 #[derive(Debug, Clone, Arbitrary)]
 pub struct File {
     pub bytes: Vec<u8>,
@@ -219,7 +220,7 @@ impl File {
         let mut bytes = self.bytes.clone();
         if let Some((at, byte, count)) = self.run {
             let at = usize::from(at) % (bytes.len() + 1);
-            let count = usize::from(count) + if self.long { 1 << 16 } else { 0 };
+            let count = if self.long { 65280 + usize::from(count % 512) } else { usize::from(count % 8448) };
             bytes.splice(at..at, std::iter::repeat_n(byte, count));
         }
         bytes

@@ -57,6 +57,22 @@ pub struct LogConfig {
     pub syslog_socket: PathBuf,
 }
 
+impl LogConfig {
+    /// A log in `dir` for unit tests: no rotation, rare anchors, no syslog.
+    #[cfg(test)]
+    pub(crate) fn for_test(dir: &Path) -> Self {
+        LogConfig {
+            dir: dir.to_owned(),
+            max_bytes: 1 << 20,
+            retain: 5,
+            anchor_file: dir.join("anchors.jsonl"),
+            anchor_interval: Duration::from_secs(3600),
+            syslog: false,
+            syslog_socket: PathBuf::from("/dev/log"),
+        }
+    }
+}
+
 /// Why a record could not be made durable.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -648,15 +664,7 @@ mod tests {
     fn the_chain_continues_across_restarts_and_cuts_a_torn_tail() {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
-        let config = LogConfig {
-            dir: dir.clone(),
-            max_bytes: 1 << 20,
-            retain: 5,
-            anchor_file: dir.join("anchors.jsonl"),
-            anchor_interval: Duration::from_secs(3600),
-            syslog: false,
-            syslog_socket: PathBuf::from("/dev/log"),
-        };
+        let config = LogConfig::for_test(&dir);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let opened = AuditLog::open(config.clone()).expect("open");
         runtime.block_on(async {

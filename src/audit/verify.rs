@@ -317,8 +317,6 @@ fn check_recording(dir: &Path, record: &Value) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-    use std::time::Duration;
 
     use serde_json::json;
 
@@ -332,15 +330,7 @@ mod tests {
     fn log_of(records: Vec<Record<Value>>) -> tempfile::TempDir {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
-        let config = LogConfig {
-            dir: dir.clone(),
-            max_bytes: 1 << 20,
-            retain: 5,
-            anchor_file: dir.join("anchors.jsonl"),
-            anchor_interval: Duration::from_secs(3600),
-            syslog: false,
-            syslog_socket: PathBuf::from("/dev/log"),
-        };
+        let config = LogConfig::for_test(&dir);
         let opened = AuditLog::open(config).expect("open");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(async {

@@ -317,7 +317,6 @@ fn check_recording(dir: &Path, record: &Value) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-
     use serde_json::json;
 
     use super::*;

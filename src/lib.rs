@@ -20,6 +20,7 @@ mod framing;
 pub mod fuzzing;
 mod listener;
 mod logging;
+mod peer;
 pub mod policy;
 mod proxy;
 mod route;

@@ -9,18 +9,6 @@ use anyhow::{Context, Result, bail};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{info, warn};
 
-/// Who is on the other end of a client connection (SO_PEERCRED), read once when
-/// it is accepted. The pid is racy by nature: it names the process that connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Caller {
-    /// Effective uid of the connecting process.
-    pub uid: u32,
-    /// Effective gid of the connecting process.
-    pub gid: u32,
-    /// Pid of the connecting process, when the kernel reports one.
-    pub pid: Option<i32>,
-}
-
 /// A bound listening socket that knows which file on disk is its own.
 pub struct Listener {
     inner: UnixListener,
@@ -70,13 +58,6 @@ impl Listener {
             }
         }
     }
-}
-
-/// The peer credentials of an accepted connection; fails when the peer is
-/// already gone.
-pub fn caller(stream: &UnixStream) -> io::Result<Caller> {
-    let cred = stream.peer_cred()?;
-    Ok(Caller { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() })
 }
 
 fn bind_staged(staged: &Path, path: &Path, mode: u32, gid: Option<u32>) -> Result<Listener> {

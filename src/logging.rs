@@ -6,7 +6,14 @@ use anyhow::{Context, Result};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// How the diagnostic log is written.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber. Keep the guard alive until exit: dropping it
 /// flushes what is still queued.

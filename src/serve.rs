@@ -25,7 +25,8 @@ use crate::body::Body;
 use crate::bounds::{self, AcceptBackoff, Admission, Burst, Slot};
 use crate::error::ConnectionError;
 use crate::exec::{ExecGate, UserRules};
-use crate::listener::{self, Listener};
+use crate::listener::Listener;
+use crate::peer::Caller;
 use crate::policy::{Policies, ReloadError};
 use crate::proxy::{Connection, Proxy};
 use crate::session::{Hijacked, Lifecycle};
@@ -338,7 +339,7 @@ async fn serve_connection(
     head_timeout: Option<Duration>,
     shutdown: CancellationToken,
 ) {
-    let caller = match listener::caller(&stream) {
+    let caller = match Caller::of(&stream) {
         Ok(caller) => caller,
         Err(err) => {
             debug!(error = %err, "client gone before its credentials were read");

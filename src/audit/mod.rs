@@ -24,8 +24,8 @@ use record::{Bare, Ended, Measured};
 use tracing::warn;
 
 pub use log::{AuditError, AuditLog, LogConfig};
-pub use record::{Capped, Record};
-pub use recording::{Counts, RecordMode, Recorder, Session, Summary};
+pub use record::{Capped, Counts, EndReason, Record, Summary};
+pub use recording::{RecordMode, Recorder, Session};
 
 /// Env names that look secret, matched case-insensitively anywhere in the name.
 pub const DEFAULT_REDACT: &[&str] = &["PASSWORD", "PASSWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL"];
@@ -49,26 +49,6 @@ pub struct Audit {
     log: AuditLog,
     recorder: Recorder,
     redact: Arc<Vec<String>>,
-}
-
-/// How a session ended, for its `exec.end`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The process exited and the stream closed.
-    Exited,
-    /// The client went away first.
-    ClientHangup,
-    /// The daemon's side failed or vanished.
-    DaemonError,
-    /// execgate stopped while the session ran.
-    ProxyShutdown,
-    /// A detached exec (`-d`, or detach keys) whose end was observed by polling.
-    Detached,
-    /// A previous execgate was killed mid-session; found on the next start.
-    Incomplete,
-    /// The session's recording could not be written, so execgate cut it.
-    RecordingFailed,
 }
 
 impl Audit {

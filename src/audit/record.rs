@@ -10,7 +10,6 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::chain;
-use super::recording::{Counts, Summary};
 
 /// A record of one kind, ready to be chained into the log.
 #[derive(Debug, Serialize)]
@@ -105,7 +104,7 @@ pub struct Ended<F> {
     /// The exec.
     pub exec_id: String,
     /// Why it ended.
-    pub reason: super::EndReason,
+    pub reason: EndReason,
     /// The process's exit code, when known.
     pub exit_code: Option<i64>,
     /// What the session carried; absent for one a killed execgate left open.
@@ -210,6 +209,50 @@ impl Capped {
     }
 }
 
+/// How a session ended, for its `exec.end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The process exited and the stream closed.
+    Exited,
+    /// The client went away first.
+    ClientHangup,
+    /// The daemon's side failed or vanished.
+    DaemonError,
+    /// execgate stopped while the session ran.
+    ProxyShutdown,
+    /// A detached exec (`-d`, or detach keys) whose end was observed by polling.
+    Detached,
+    /// A previous execgate was killed mid-session; found on the next start.
+    Incomplete,
+    /// The session's recording could not be written, so execgate cut it.
+    RecordingFailed,
+}
+
+/// How a finished recording ended up on disk.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// Path relative to the audit directory.
+    pub path: String,
+    /// Size of the file.
+    pub bytes: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+}
+
+/// Bytes that crossed a session, stored or not.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Counts {
+    /// Typed by the client.
+    pub stdin: u64,
+    /// Process output.
+    pub stdout: u64,
+    /// Process error output.
+    pub stderr: u64,
+    /// Counted but not stored (cap, or `--record output` for stdin).
+    pub not_stored: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +295,7 @@ mod tests {
         assert_eq!(sessions, Sessions::Opens("e1".into()));
         let end: Record<Bare> = Record::ExecEnd(Ended {
             exec_id: "e1".into(),
-            reason: super::super::EndReason::Incomplete,
+            reason: EndReason::Incomplete,
             exit_code: None,
             measured: None,
             detail: Some("killed".into()),

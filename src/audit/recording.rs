@@ -29,7 +29,7 @@ use tracing::warn;
 
 use super::chain;
 use super::log::AuditLog;
-use super::record::{Bare, Record};
+use super::record::{Bare, Counts, Record, Summary};
 use crate::docker_stream::{Demux, Stream};
 
 /// Messages queued to the recorder before a pump waits (backpressure, not loss).
@@ -44,7 +44,7 @@ const FILE_BUFFER: usize = 256 * 1024;
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// What a session recording keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordMode {
     /// stdin, stdout and stderr.
     All,
@@ -69,30 +69,6 @@ pub struct Header {
     pub tty: bool,
     /// Initial terminal size `[height, width]`.
     pub console: Option<[u64; 2]>,
-}
-
-/// How a finished recording ended up on disk.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Summary {
-    /// Path relative to the audit directory.
-    pub path: String,
-    /// Size of the file.
-    pub bytes: u64,
-    /// SHA-256 of the file.
-    pub sha256: String,
-}
-
-/// Bytes that crossed a session, stored or not.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct Counts {
-    /// Typed by the client.
-    pub stdin: u64,
-    /// Process output.
-    pub stdout: u64,
-    /// Process error output.
-    pub stderr: u64,
-    /// Counted but not stored (cap, or `--record output` for stdin).
-    pub not_stored: u64,
 }
 
 /// Events for the recorder thread, each naming its session by [`Shared::key`]:

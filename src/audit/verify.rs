@@ -323,7 +323,7 @@ mod tests {
     use crate::audit::EndReason;
     use crate::audit::log::{AuditLog, LogConfig};
     use crate::audit::record::{Capped, Decided, Ended, Measured, Record, Verdict};
-    use crate::audit::recording::Counts;
+    use crate::audit::record::Counts;
 
     /// An audit directory whose log holds `records`, written by the real writer.
     fn log_of(records: Vec<Record<Value>>) -> tempfile::TempDir {

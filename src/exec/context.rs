@@ -10,7 +10,6 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProxyError;
-use crate::listener::Caller;
 use crate::upstream::Control;
 
 /// Characters left as they are in a path segment; everything else is escaped
@@ -223,39 +222,6 @@ pub async fn exec_inspect(daemon: &Control<'_>, exec_id: &str) -> Result<ExecIns
     get_json(daemon, &format!("/exec/{}/json", segment(exec_id)), &format!("exec {exec_id:?}")).await
 }
 
-/// The calling process, as policy sees it (`input.caller`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallerInfo {
-    /// Effective uid (SO_PEERCRED).
-    pub uid: u32,
-    /// Effective gid (SO_PEERCRED).
-    pub gid: u32,
-    /// Pid at connect time.
-    pub pid: Option<i32>,
-    /// `/proc/<pid>/exe`, best effort: a pid can be reused.
-    pub exe: Option<String>,
-    /// `/proc/<pid>/loginuid`: the uid of the person's login session, kept across
-    /// `sudo` and `su`; `None` when unset.
-    pub loginuid: Option<u32>,
-}
-
-impl CallerInfo {
-    /// Reads what `/proc` says about `caller`.
-    pub fn read(caller: &Caller) -> Self {
-        let proc_dir = caller.pid.map(|pid| PathBuf::from(format!("/proc/{pid}")));
-        let exe = proc_dir
-            .as_ref()
-            .and_then(|d| std::fs::read_link(d.join("exe")).ok())
-            .map(|p| p.display().to_string());
-        let loginuid = proc_dir
-            .as_ref()
-            .and_then(|d| std::fs::read_to_string(d.join("loginuid")).ok())
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .filter(|&uid| uid != u32::MAX);
-        CallerInfo { uid: caller.uid, gid: caller.gid, pid: caller.pid, exe, loginuid }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,12 +231,6 @@ mod tests {
         assert_eq!(segment("web-1_a.b"), "web-1_a.b");
         assert_eq!(segment("../x?y#z"), "..%2Fx%3Fy%23z");
         assert_eq!(segment("a b"), "a%20b");
-    }
-
-    #[test]
-    fn this_process_is_a_readable_caller() {
-        let me = CallerInfo::read(&Caller { uid: 0, gid: 0, pid: Some(std::process::id() as i32) });
-        assert!(me.exe.is_some_and(|e| !e.is_empty()));
     }
 
     #[test]

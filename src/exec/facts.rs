@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-use super::context::CallerInfo;
 use super::create::ExecConfig;
 use super::gojson::Ignored;
 use super::start::StartConfig;
 use super::{Input, RequestInfo};
 use crate::audit::{Audit, Capped};
+use crate::peer::CallerInfo;
 
 /// The facts of a judged exec.
 #[derive(Debug, Clone, Serialize)]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::user::{EffectiveUser, LastLine, additional_groups};
 
 /// Whether execgate forwards the judged `uid:gid` (`--pin-user`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinUser {
     /// Forward the numeric `uid:gid` that was judged.
     On,
@@ -26,7 +26,7 @@ pub enum PinUser {
 
 /// What to do with the start of an exec execgate did not create and whose
 /// stored user is a name it cannot pin (`--unpinned-starts`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnpinnedStarts {
     /// Refuse it with an error that says why.
     Refuse,

@@ -30,10 +30,11 @@ use crate::audit::{Audit, Capped, Record, Session, recording::Header};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::framing;
+use crate::peer::CallerInfo;
 use crate::policy::{Decision, Policies};
 use crate::route::Prefix;
 use crate::upstream::Control;
-use context::{CallerInfo, ContainerInfo, ExecInspect};
+use context::{ContainerInfo, ExecInspect};
 use create::ExecConfig;
 use facts::{ExecFacts, RecordingPath, RefusedFacts, StartFacts};
 use gojson::{Decoded, Ignored};
@@ -123,7 +124,7 @@ impl<'a> RequestInfo<'a> {
 }
 
 /// Where the container's `/etc/passwd` and `/etc/group` are read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserLookup {
     /// The overlay root when execgate can see it, else the archive API.
     Auto,

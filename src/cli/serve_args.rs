@@ -1,86 +1,20 @@
-//! The command line: flags (each also an `EXECGATE_*` variable) → a validated config.
+//! `execgate serve`'s flags, and how they become its validated [`serve::Config`].
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::{Result, bail};
+use clap::ValueEnum;
+use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::audit::{self, AuditConfig, LogConfig, RecordMode};
 use crate::exec::identity::{PinUser, UnpinnedStarts};
 use crate::exec::{UserLookup, UserRules};
-use crate::{logging, policy, serve};
-
-/// Top-level command line.
-#[derive(Parser, Debug)]
-#[command(name = "execgate", version, about = "A Docker API proxy that judges and records every exec")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Listen on a Unix socket and proxy the Docker API to the daemon.
-    Serve(Box<ServeArgs>),
-    /// Work with policies offline.
-    #[command(subcommand)]
-    Policy(PolicyCommand),
-    /// Check and read the audit trail.
-    #[command(subcommand)]
-    Audit(AuditCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum AuditCommand {
-    /// Recompute the hash chain, check recordings and anchors; exit non-zero on any break.
-    Verify {
-        /// The audit directory.
-        dir: PathBuf,
-        /// Anchor file to check against (default: DIR/anchors.jsonl when present).
-        #[arg(long)]
-        anchor: Option<PathBuf>,
-    },
-    /// List exec sessions, or print one session's records and transcript.
-    Show {
-        /// The audit directory.
-        dir: PathBuf,
-        /// Exec id (or a prefix of it).
-        #[arg(long = "exec")]
-        exec_id: Option<String>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum PolicyCommand {
-    /// Run the `test_*` rules of a policy set (default: the built-in pack).
-    Test {
-        /// Policy files or directories.
-        paths: Vec<PathBuf>,
-    },
-    /// Evaluate one input document and print the decision as JSON.
-    Eval {
-        /// The input document (JSON), as execgate would build it.
-        #[arg(long)]
-        input: PathBuf,
-        /// Policy files or directories (default: the built-in pack).
-        #[arg(long)]
-        policy: Vec<PathBuf>,
-    },
-}
-
-/// How execgate writes its own diagnostic log.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+use crate::logging::{self, LogFormat};
+use crate::serve;
 
 #[derive(clap::Args, Debug)]
-struct ServeArgs {
+pub struct ServeArgs {
     /// Path of the socket clients connect to (DOCKER_HOST=unix://PATH).
     #[arg(long, env = "EXECGATE_LISTEN", default_value = "/run/execgate.sock")]
     listen: PathBuf,
@@ -103,7 +37,7 @@ struct ServeArgs {
 
     /// Diagnostic log format.
     #[arg(long, env = "EXECGATE_LOG_FORMAT", value_enum, default_value = "text")]
-    log_format: LogFormat,
+    log_format: LogFormatArg,
 
     /// Diagnostic log filter (tracing EnvFilter syntax, e.g. `info,execgate=debug`).
     #[arg(long, env = "EXECGATE_LOG", default_value = "info")]
@@ -120,19 +54,19 @@ struct ServeArgs {
     /// Where exec users are resolved from: the container's overlay root (what the
     /// daemon reads), the daemon's archive API, or the first that works.
     #[arg(long, env = "EXECGATE_USER_LOOKUP", value_enum, default_value = "auto")]
-    user_lookup: UserLookup,
+    user_lookup: UserLookupArg,
 
     /// Forward the numeric uid:gid an exec's user resolved to, so the daemon runs
     /// exactly the identity that was judged. `off` forwards names, which the
     /// daemon looks up again at start (a race; see the README).
     #[arg(long, env = "EXECGATE_PIN_USER", value_enum, default_value = "on")]
-    pin_user: PinUser,
+    pin_user: PinUserArg,
 
     /// Starts of execs created behind execgate's back whose user is a name
     /// (which cannot be pinned): refuse them, or let policy judge them with
     /// `input.user.pinned` false.
     #[arg(long, env = "EXECGATE_UNPINNED_STARTS", value_enum, default_value = "refuse")]
-    unpinned_starts: UnpinnedStarts,
+    unpinned_starts: UnpinnedStartsArg,
 
     /// Directory of the audit trail (log files, recordings, anchors).
     #[arg(long, env = "EXECGATE_AUDIT_DIR", default_value = "/var/log/execgate")]
@@ -164,7 +98,7 @@ struct ServeArgs {
 
     /// What session recordings keep: all streams, output only (no stdin), or nothing.
     #[arg(long, env = "EXECGATE_RECORD", value_enum, default_value = "all")]
-    record: RecordMode,
+    record: RecordArg,
 
     /// Bytes of each session stored; the rest is counted, with a marker.
     #[arg(long, env = "EXECGATE_RECORD_MAX_BYTES", default_value = "67108864")]
@@ -201,6 +135,54 @@ struct ServeArgs {
     daemon_idle_timeout: Duration,
 }
 
+impl ServeArgs {
+    /// Installs the diagnostic log these flags describe; keep the guard alive until exit.
+    pub fn init_logging(&self) -> Result<WorkerGuard> {
+        logging::init(self.log_format.into(), &self.log_level, self.log_dir.as_deref())
+    }
+
+    /// The runtime's worker threads (0: one thread).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The validated configuration of `execgate serve`.
+    pub fn into_config(self) -> Result<serve::Config> {
+        Ok(serve::Config {
+            listen: self.listen,
+            upstream: self.upstream,
+            socket_mode: self.socket_mode,
+            socket_gid: self.socket_group.as_deref().map(resolve_group).transpose()?,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            policies: self.policy,
+            users: UserRules {
+                lookup: self.user_lookup.into(),
+                pin: self.pin_user.into(),
+                unpinned_starts: self.unpinned_starts.into(),
+            },
+            audit: AuditConfig {
+                log: LogConfig {
+                    anchor_file: self
+                        .anchor_file
+                        .unwrap_or_else(|| audit::default_anchor_file(&self.audit_dir)),
+                    dir: self.audit_dir,
+                    max_bytes: self.audit_max_bytes,
+                    retain: self.audit_retain,
+                    anchor_interval: Duration::from_secs(self.anchor_interval.max(1)),
+                    syslog: !self.no_syslog,
+                    syslog_socket: self.syslog_socket,
+                },
+                record: self.record.into(),
+                record_cap: self.record_max_bytes,
+                redact: redact_list(self.no_default_redact, self.redact_env),
+            },
+            head_timeout: timeout(self.head_timeout),
+            max_connections: self.max_connections.map(|n| n as usize),
+            daemon_idle_timeout: timeout(self.daemon_idle_timeout),
+        })
+    }
+}
+
 fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let mode = u32::from_str_radix(digits, 8)
@@ -231,125 +213,6 @@ fn redact_list(no_defaults: bool, added: Vec<String>) -> Vec<String> {
     defaults.chain(added.into_iter().filter(|name| !name.trim().is_empty())).collect()
 }
 
-/// Parses the command line and runs the chosen subcommand.
-pub fn run() -> Result<ExitCode> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => {
-            let args = *args;
-            let _log_guard = logging::init(args.log_format, &args.log_level, args.log_dir.as_deref())?;
-            let config = serve::Config {
-                listen: args.listen,
-                upstream: args.upstream,
-                socket_mode: args.socket_mode,
-                socket_gid: args.socket_group.as_deref().map(resolve_group).transpose()?,
-                shutdown_grace: Duration::from_secs(args.shutdown_grace),
-                policies: args.policy,
-                users: UserRules {
-                    lookup: args.user_lookup,
-                    pin: args.pin_user,
-                    unpinned_starts: args.unpinned_starts,
-                },
-                audit: AuditConfig {
-                    log: LogConfig {
-                        anchor_file: args
-                            .anchor_file
-                            .unwrap_or_else(|| audit::default_anchor_file(&args.audit_dir)),
-                        dir: args.audit_dir,
-                        max_bytes: args.audit_max_bytes,
-                        retain: args.audit_retain,
-                        anchor_interval: Duration::from_secs(args.anchor_interval.max(1)),
-                        syslog: !args.no_syslog,
-                        syslog_socket: args.syslog_socket,
-                    },
-                    record: args.record,
-                    record_cap: args.record_max_bytes,
-                    redact: redact_list(args.no_default_redact, args.redact_env),
-                },
-                head_timeout: timeout(args.head_timeout),
-                max_connections: args.max_connections.map(|n| n as usize),
-                daemon_idle_timeout: timeout(args.daemon_idle_timeout),
-            };
-            let runtime = build_runtime(args.workers)?;
-            let served = runtime.block_on(serve::run(config));
-            // Do not wait on blocking work a cut session may have left behind.
-            runtime.shutdown_timeout(Duration::from_secs(1));
-            served?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Policy(PolicyCommand::Test { paths }) => policy_test(&paths),
-        Command::Policy(PolicyCommand::Eval { input, policy }) => policy_eval(&input, &policy),
-        Command::Audit(AuditCommand::Verify { dir, anchor }) => {
-            match audit::verify::verify(&dir, anchor.as_deref()) {
-                Ok(r) => {
-                    println!(
-                        "ok: {} records in {} files, {} recording hashes, {} anchors; head seq {} {}",
-                        r.records, r.files, r.recordings, r.anchors, r.head_seq, r.head
-                    );
-                    for u in &r.unrecorded {
-                        println!("UNRECORDED exec {} started at {}: {}", u.exec_id, u.place, u.reason);
-                    }
-                    // The chain is intact, but not every session is on record.
-                    Ok(if r.unrecorded.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
-                }
-                Err(broken) => {
-                    println!("BROKEN at {}: {}", broken.place, broken.reason);
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-        Command::Audit(AuditCommand::Show { dir, exec_id }) => {
-            let text = match exec_id {
-                Some(id) => audit::show::session(&dir, &id)?,
-                None => audit::show::list(&dir)?,
-            };
-            print!("{text}");
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-fn policy_test(paths: &[PathBuf]) -> Result<ExitCode> {
-    let outcomes = policy::run_tests(paths)?;
-    let failed = outcomes.iter().filter(|o| !o.passed).count();
-    for outcome in &outcomes {
-        match &outcome.detail {
-            None => println!("PASS {}", outcome.name),
-            Some(detail) => println!("FAIL {}: {detail}", outcome.name),
-        }
-    }
-    println!("{} passed, {failed} failed", outcomes.len() - failed);
-    if outcomes.is_empty() {
-        bail!("no test_* rules found");
-    }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-fn policy_eval(input: &std::path::Path, paths: &[PathBuf]) -> Result<ExitCode> {
-    let set = policy::PolicySet::load(paths)?;
-    let text = std::fs::read_to_string(input)
-        .with_context(|| format!("failed to read input {}", input.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("input {} is not JSON", input.display()))?;
-    let decision = set.decide(&value);
-    let allowed = decision.allowed();
-    let mut out = serde_json::to_value(&decision)?;
-    out["allowed"] = serde_json::Value::Bool(allowed);
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn build_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
-    let mut builder = if workers == 0 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(workers);
-        b
-    };
-    builder.enable_all().build().context("failed to start the async runtime")
-}
-
 fn resolve_group(name: &str) -> Result<u32> {
     if let Ok(gid) = name.parse::<u32>() {
         return Ok(gid);
@@ -358,6 +221,80 @@ fn resolve_group(name: &str) -> Result<u32> {
         Ok(Some(group)) => Ok(group.gid.as_raw()),
         Ok(None) => bail!("socket group {name:?} does not exist; create it or pass a numeric gid"),
         Err(err) => bail!("failed to look up socket group {name:?}: {err}"),
+    }
+}
+
+/// Mirrors a domain enum as command-line choices, so clap stays in this module:
+/// the variants' doc comments are the flag's help for each value.
+macro_rules! choices {
+    ($(#[$doc:meta])* $arg:ident => $domain:ty { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+        enum $arg {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl From<$arg> for $domain {
+            fn from(arg: $arg) -> Self {
+                match arg {
+                    $($arg::$variant => <$domain>::$variant),+
+                }
+            }
+        }
+    };
+}
+
+choices! {
+    /// `--log-format`.
+    LogFormatArg => LogFormat {
+        /// Human-readable lines.
+        Text,
+        /// One JSON object per line.
+        Json,
+    }
+}
+
+choices! {
+    /// `--user-lookup`.
+    UserLookupArg => UserLookup {
+        /// The overlay root when execgate can see it, else the archive API.
+        Auto,
+        /// Only the overlay root (`GraphDriver.Data.MergedDir`).
+        Rootfs,
+        /// Only the daemon's archive API (refused where a mount covers the file).
+        Archive,
+    }
+}
+
+choices! {
+    /// `--pin-user`.
+    PinUserArg => PinUser {
+        /// Forward the numeric `uid:gid` that was judged.
+        On,
+        /// Forward the spec as requested; the daemon resolves it again at start.
+        Off,
+    }
+}
+
+choices! {
+    /// `--unpinned-starts`.
+    UnpinnedStartsArg => UnpinnedStarts {
+        /// Refuse it with an error that says why.
+        Refuse,
+        /// Let policy judge it; `input.user.pinned` is `false`.
+        Judge,
+    }
+}
+
+choices! {
+    /// `--record`.
+    RecordArg => RecordMode {
+        /// stdin, stdout and stderr.
+        All,
+        /// stdout and stderr only (keeps secrets typed into shells out of the trail).
+        Output,
+        /// Nothing: sessions are counted, not recorded.
+        None,
     }
 }
 

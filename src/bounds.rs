@@ -12,7 +12,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::error::ConnectionError;
+use crate::http::error::ConnectionError;
 
 /// The most fds one client connection can hold at once (measured with
 /// `benches/fds.rs`): its own socket, the daemon connection pinned to it,

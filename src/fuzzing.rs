@@ -4,22 +4,22 @@
 //! change with them at any time.
 //!
 //! The parsers already public are used from where they live:
-//! [`crate::exec::create::ExecConfig::decode`],
-//! [`crate::exec::start::StartConfig::decode`], [`crate::exec::user`] and
+//! [`crate::gate::create::ExecConfig::decode`],
+//! [`crate::gate::start::StartConfig::decode`], [`crate::gate::user`] and
 //! [`crate::docker_stream::Demux`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::audit::verify::{Broken, Report};
 pub use crate::docker_stream::{Demux, Stream};
-pub use crate::route::{BadPath, Prefix, Route};
+pub use crate::http::route::{BadPath, Prefix, Route};
 
 /// `route::classify` for `method` and a raw (percent-encoded) `path`; `None`
 /// when `method` is not an HTTP method token (hyper refuses those before
 /// execgate sees them).
 pub fn route(method: &str, path: &str) -> Option<Result<Route, BadPath>> {
     let method = hyper::Method::from_bytes(method.as_bytes()).ok()?;
-    Some(crate::route::classify(&method, path))
+    Some(crate::http::route::classify(&method, path))
 }
 
 /// The multiplexed stream fed to one [`Demux`] in `chunks`, in order: the

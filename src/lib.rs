@@ -9,22 +9,19 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
-mod body;
 mod bounds;
 pub mod cli;
+pub mod daemon;
 pub mod docker_stream;
-mod error;
-pub mod exec;
-mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gate;
+mod http;
 mod listener;
 mod logging;
 mod peer;
 pub mod policy;
 mod proxy;
-mod route;
 mod serve;
 mod session;
 mod tunnel;
-mod upstream;

@@ -13,14 +13,14 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::audit::Audit;
-use crate::body::{self, Body};
-use crate::error::ProxyError;
-use crate::exec::{ExecGate, Judged, StartPlan};
-use crate::framing::check_framing;
+use crate::daemon::upstream::{Control, Pinned, Upstream};
+use crate::gate::{ExecGate, Judged, StartPlan};
+use crate::http::body::{self, Body};
+use crate::http::error::ProxyError;
+use crate::http::framing::check_framing;
+use crate::http::route::{self, Prefix, Route};
 use crate::peer::{Caller, CallerInfo};
-use crate::route::{self, Prefix, Route};
 use crate::session::{Hijacked, Lifecycle, Sessions};
-use crate::upstream::{Control, Pinned, Upstream};
 
 /// Largest exec create answer execgate reads to learn the new exec's id.
 const MAX_CREATE_ANSWER: usize = 64 * 1024;
@@ -113,7 +113,7 @@ impl Proxy {
         let request = request.map(|b| b.boxed());
         match route {
             Route::Other => self.relay(conn, request, upgrade).await,
-            Route::Attach { .. } => self.hijack(conn, request, upgrade, None).await,
+            Route::Attach { .. } => self.hijack(conn, request, upgrade).await,
             Route::ExecResize { exec_id } => {
                 if let Some((width, height)) = terminal_size(request.uri().query()) {
                     self.audit.recorder().resize(&exec_id, width, height).await;
@@ -121,19 +121,12 @@ impl Proxy {
                 self.relay(conn, request, upgrade).await
             }
             Route::ExecCreate { container, prefix } => {
-                let permit = self
-                    .exec
-                    .create(
-                        &Control::pinned(&self.upstream, &conn.pinned),
-                        conn.caller_info(),
-                        request,
-                        &container,
-                        &prefix,
-                    )
-                    .await?;
-                let response = conn.pinned.send(&self.upstream, permit.request).await?;
+                let daemon = Control::pinned(&self.upstream, &conn.pinned);
+                let permit =
+                    self.exec.create(&daemon, conn.caller_info(), request, &container, &prefix).await?;
+                let (response, judged) = permit.forward(&self.upstream, &conn.pinned).await?;
                 if response.status() == StatusCode::CREATED {
-                    self.learn_exec_id(response, permit.judged).await
+                    self.learn_exec_id(response, judged).await
                 } else {
                     Ok(response.map(|b| b.boxed()))
                 }
@@ -142,20 +135,23 @@ impl Proxy {
                 // Once a start is judged its records are owed, whatever the client
                 // does: it runs in a tracked task a dropped connection cannot cancel.
                 let (answer, answered) = oneshot::channel();
-                let (proxy, conn) = (self.clone(), conn.clone());
+                let (proxy, conn, id) = (self.clone(), conn.clone(), exec_id.clone());
                 self.sessions.spawn(async move {
-                    let response = proxy.start(&conn, request, &exec_id, &prefix, upgrade).await;
+                    let response = proxy.start(&conn, request, &id, &prefix, upgrade).await;
                     let _ = answer.send(response);
                 });
-                answered
-                    .await
-                    .unwrap_or_else(|_| Err(ProxyError::BadRequest("the exec start was abandoned".into())))
+                answered.await.unwrap_or_else(|_| {
+                    Err(ProxyError::Internal(format!(
+                        "the task judging the start of exec {exec_id:?} ended without an answer"
+                    )))
+                })
             }
         }
     }
 
     /// Judges an exec start and runs what it allows: a detached start, or a
-    /// recorded session.
+    /// recorded session. Whatever the daemon answers, the start's end is
+    /// recorded by the session module.
     async fn start(
         &self,
         conn: &Connection,
@@ -166,12 +162,26 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let daemon = Control::pinned(&self.upstream, &conn.pinned);
         let permit = self.exec.start(&daemon, conn.caller_info(), request, exec_id, prefix).await?;
-        let (request, plan) = (permit.request, permit.plan);
-        if plan.start.detach {
-            self.start_detached(conn, request, plan, upgrade).await
-        } else {
-            self.hijack(conn, request, upgrade, Some(plan)).await
+        let detached = permit.detached();
+        let (sent, plan) = permit.forward(&self.upstream, &conn.pinned, upgrade).await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                self.sessions.never_started(plan, err.to_string()).await;
+                return Err(err);
+            }
+        };
+        let status = response.status();
+        if detached && status.is_success() {
+            // No stream to record: a watcher records the exit code once the process ends.
+            self.sessions.watch_detached(plan);
+            return Ok(response.map(|b| b.boxed()));
         }
+        if detached || status != StatusCode::SWITCHING_PROTOCOLS {
+            self.sessions.never_started(plan, format!("the daemon answered {status}")).await;
+            return Ok(self.maybe_stream(conn, response, upgrade));
+        }
+        Ok(self.stream(conn, response, upgrade, Some(plan)))
     }
 
     /// Reads the id from a successful exec create answer, remembers what was
@@ -186,7 +196,7 @@ impl Proxy {
             .collect()
             .await
             .map_err(|e| {
-                ProxyError::BadRequest(format!("failed to read the daemon's exec create answer: {e}"))
+                ProxyError::DaemonAnswer(format!("cannot read the daemon's answer to an exec create: {e}"))
             })?
             .to_bytes();
         match serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -212,83 +222,52 @@ impl Proxy {
         upgrade: bool,
     ) -> Result<Response<Body>, ProxyError> {
         if upgrade {
-            return self.hijack(conn, request, true, None).await;
+            return self.hijack(conn, request, true).await;
         }
         let response = conn.pinned.send(&self.upstream, request).await?;
         Ok(response.map(|b| b.boxed()))
     }
 
-    /// A detached start: no stream to record; a watcher records the exit code
-    /// once the process ends.
-    async fn start_detached(
-        &self,
-        conn: &Connection,
-        request: Request<Body>,
-        plan: StartPlan,
-        upgrade: bool,
-    ) -> Result<Response<Body>, ProxyError> {
-        let response = match self.relay(conn, request, upgrade).await {
-            Ok(response) => response,
-            Err(err) => {
-                self.sessions.never_started(plan, err.to_string()).await;
-                return Err(err);
-            }
-        };
-        if response.status().is_success() {
-            self.sessions.watch_detached(plan);
-        } else {
-            self.sessions.never_started(plan, format!("the daemon answered {}", response.status())).await;
-        }
-        Ok(response)
-    }
-
-    /// Sends a request that may take over the connection (exec start, attach,
-    /// any `Upgrade`) on a fresh daemon connection and, when the daemon switches
-    /// protocols, bridges client and daemon in a tracked task — recording it
-    /// when it is an exec session.
-    ///
-    /// The daemon hijacks these routes whether or not the client asked to
-    /// upgrade: with `Upgrade` it answers `101 UPGRADED`, without it `200 OK`
-    /// and the raw stream until it closes (dockerode relies on the latter).
-    /// execgate always asks the daemon to upgrade, the stream being the same
-    /// bytes either way, and answers the client in the form it asked for.
+    /// Sends a request that may take over the connection (attach, any
+    /// `Upgrade`) and bridges the stream if the daemon switches protocols.
     async fn hijack(
         &self,
         conn: &Connection,
-        mut request: Request<Body>,
+        request: Request<Body>,
+        client_upgrade: bool,
+    ) -> Result<Response<Body>, ProxyError> {
+        let response = self.upstream.open_stream(request, client_upgrade).await?;
+        Ok(self.maybe_stream(conn, response, client_upgrade))
+    }
+
+    /// Bridges an unrecorded stream if the daemon switched protocols, else
+    /// passes its answer on.
+    fn maybe_stream(
+        &self,
+        conn: &Connection,
+        response: Response<Incoming>,
+        client_upgrade: bool,
+    ) -> Response<Body> {
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            self.stream(conn, response, client_upgrade, None)
+        } else {
+            response.map(|b| b.boxed())
+        }
+    }
+
+    /// Bridges client and daemon in a tracked task once the daemon switched
+    /// protocols — recording it when it is an exec session — and answers the
+    /// client in the form it asked for.
+    fn stream(
+        &self,
+        conn: &Connection,
+        mut response: Response<Incoming>,
         client_upgrade: bool,
         plan: Option<StartPlan>,
-    ) -> Result<Response<Body>, ProxyError> {
-        let headers = request.headers_mut();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        if !client_upgrade {
-            headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-        }
-        let sent = async {
-            let mut sender = self.upstream.upgradable().await?;
-            sender.send_request(request).await.map_err(|e| ProxyError::Upstream {
-                socket: self.upstream.socket().to_owned(),
-                source: e.into(),
-            })
-        };
-        let mut response = match sent.await {
-            Ok(response) => response,
-            Err(err) => {
-                if let Some(plan) = plan {
-                    self.sessions.never_started(plan, err.to_string()).await;
-                }
-                return Err(err);
-            }
-        };
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(plan) = plan {
-                self.sessions.never_started(plan, format!("the daemon answered {}", response.status())).await;
-            }
-            return Ok(response.map(|b| b.boxed()));
-        }
+    ) -> Response<Body> {
         let daemon = hyper::upgrade::on(&mut response);
         self.sessions.bridge(plan, conn.claim(), daemon);
-        if client_upgrade { Ok(response.map(|b| b.boxed())) } else { Ok(raw_stream_answer(response)) }
+        if client_upgrade { response.map(|b| b.boxed()) } else { raw_stream_answer(response) }
     }
 }
 

@@ -21,16 +21,16 @@ use tracing::{debug, info, warn};
 
 use crate::audit::record::Bare;
 use crate::audit::{Audit, AuditConfig, Record};
-use crate::body::Body;
 use crate::bounds::{self, AcceptBackoff, Admission, Burst, Slot};
-use crate::error::ConnectionError;
-use crate::exec::{ExecGate, UserRules};
+use crate::daemon::upstream::Upstream;
+use crate::gate::{ExecGate, UserRules};
+use crate::http::body::Body;
+use crate::http::error::ConnectionError;
 use crate::listener::Listener;
 use crate::peer::Caller;
 use crate::policy::{Policies, ReloadError};
 use crate::proxy::{Connection, Proxy};
 use crate::session::{Hijacked, Lifecycle};
-use crate::upstream::Upstream;
 
 /// After the last session ends on shutdown, how long open connections keep
 /// serving: the CLI reads the exit code (`GET /exec/{id}/json`) on its

@@ -17,10 +17,10 @@ use tracing::debug;
 use crate::audit::recording::Tap;
 use crate::audit::{Audit, Counts, EndReason, SessionEnd};
 use crate::bounds::Slot;
-use crate::exec::StartPlan;
-use crate::exec::context;
+use crate::daemon::inspect;
+use crate::daemon::upstream::{Control, Upstream};
+use crate::gate::StartPlan;
 use crate::tunnel::{self, Ending};
-use crate::upstream::{Control, Upstream};
 
 /// How often a running exec is asked whether it has ended.
 const EXIT_POLL: Duration = Duration::from_millis(500);
@@ -88,7 +88,7 @@ impl Sessions {
     pub fn bridge(&self, plan: Option<StartPlan>, client: oneshot::Receiver<Hijacked>, daemon: OnUpgrade) {
         let sessions = self.clone();
         self.tasks.spawn(async move {
-            let taps = plan.as_ref().and_then(|p| p.session.as_ref().map(|s| s.taps(p.start.tty)));
+            let taps = plan.as_ref().and_then(|p| p.recording().map(|s| s.taps(p.tty())));
             let bridged = async {
                 // The client may be gone before its answer was written.
                 let client = match client.await {
@@ -106,7 +106,7 @@ impl Sessions {
             };
             // A recording that fails mid-session cuts it: what crossed from
             // then on would not be in the trail.
-            let recording_failed = match plan.as_ref().and_then(|p| p.session.as_ref()) {
+            let recording_failed = match plan.as_ref().and_then(|p| p.recording()) {
                 Some(session) => session.failed(),
                 None => CancellationToken::new(),
             };
@@ -127,7 +127,7 @@ impl Sessions {
     pub fn watch_detached(&self, plan: StartPlan) {
         let sessions = self.clone();
         self.tasks.spawn(async move {
-            let exit_code = sessions.wait_exit(&plan.exec_id).await;
+            let exit_code = sessions.wait_exit(plan.exec_id()).await;
             // No exit code: execgate is stopping, or the daemon could not say
             // (it forgot the exec, or stopped answering).
             let (reason, detail) = match exit_code {
@@ -146,7 +146,7 @@ impl Sessions {
 
     /// Classifies how a bridged session ended and records it.
     async fn end_session(&self, plan: StartPlan, outcome: Outcome) {
-        let inspect = context::exec_inspect(&Control::pooled(&self.upstream), &plan.exec_id).await;
+        let inspect = inspect::exec_inspect(&Control::pooled(&self.upstream), plan.exec_id()).await;
         let running = inspect.as_ref().is_ok_and(|i| i.running);
         let (reason, detail) = match (&outcome, &inspect) {
             (Outcome::Cut, _) => (EndReason::ProxyShutdown, None),
@@ -166,7 +166,7 @@ impl Sessions {
             (Ok(i), _) if !i.running => i.exit_code,
             // A session cut for its recording is ended now: the process may
             // run on for long, and the trail must say at once what happened.
-            (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(&plan.exec_id).await,
+            (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(plan.exec_id()).await,
             _ => None,
         };
         self.end(plan, reason, exit_code, detail, true).await;
@@ -176,7 +176,7 @@ impl Sessions {
     /// daemon cannot tell.
     async fn wait_exit(&self, exec_id: &str) -> Option<i64> {
         loop {
-            match context::exec_inspect(&Control::pooled(&self.upstream), exec_id).await {
+            match inspect::exec_inspect(&Control::pooled(&self.upstream), exec_id).await {
                 Ok(i) if !i.running => return i.exit_code,
                 Ok(_) => {}
                 Err(_) => return None,
@@ -197,7 +197,7 @@ impl Sessions {
         output_captured: bool,
     ) {
         // Only a session that streamed through execgate has bytes to count.
-        let (recording, counts) = match plan.session.take() {
+        let (recording, counts) = match plan.take_recording() {
             Some(session) => session.finish().await,
             None => (Ok(None), Counts::default()),
         };
@@ -208,14 +208,14 @@ impl Sessions {
         let end = SessionEnd {
             reason,
             exit_code,
-            duration: plan.started.elapsed(),
+            duration: plan.elapsed(),
             counts,
             output_captured,
             recording,
             recording_error,
             detail,
         };
-        self.audit.exec_end(&plan.exec_id, &plan.facts, end).await;
+        self.audit.exec_end(plan.exec_id(), plan.facts(), end).await;
     }
 }
 

@@ -2,10 +2,10 @@
 //! every case — a passwd file, a group file (either may be missing) and a user
 //! spec — goes through runc 1.1.5's `libcontainer/user.GetExecUserPath`, called
 //! as dockerd 20.10 calls it (the oracle built by `tests/oracle/build.sh`), and
-//! through `execgate::exec::user::exec_user`; the uid, gid, supplementary gids
+//! through `execgate::gate::user::exec_user`; the uid, gid, supplementary gids
 //! and home, or the class of error, must be the same for every case.
 //!
-//! A second corpus does the same for `execgate::exec::user::additional_groups`
+//! A second corpus does the same for `execgate::gate::user::additional_groups`
 //! against runc 1.1.5's `GetAdditionalGroupsPath(args, group)` (a container's
 //! `--group-add`, and an exec's supplementary gids re-resolved by runc < 1.3):
 //! names, numbers that are also names, duplicates, taken gids, signs, leading
@@ -49,7 +49,7 @@ use std::time::Instant;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::Rng;
-use execgate::exec::user::{self, Files, UserError};
+use execgate::gate::user::{self, Files, UserError};
 use serde_json::Value;
 
 /// Every rune `unicode.IsSpace` accepts (what `bytes.TrimSpace` trims).

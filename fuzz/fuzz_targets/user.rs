@@ -1,4 +1,4 @@
-//! The passwd/group reader (`exec::user`: `exec_user`, `resolve`,
+//! The passwd/group reader (`gate::user`: `exec_user`, `resolve`,
 //! `additional_groups`), byte-exact with runc 1.1.5's `libcontainer/user`;
 //! the properties are `execgate_fuzz::checks::user`'s.
 //!

@@ -23,7 +23,7 @@ use std::sync::{Mutex, OnceLock};
 use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use execgate::exec::user::{self, Files, LastLine, UserError};
+use execgate::gate::user::{self, Files, LastLine, UserError};
 use execgate_fuzz::checks::File;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};

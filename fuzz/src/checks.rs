@@ -9,11 +9,11 @@ use std::collections::HashMap;
 
 use arbitrary::Arbitrary;
 use execgate::audit::chain::{hash, hex};
-use execgate::exec::context::segment;
-use execgate::exec::create::ExecConfig;
-use execgate::exec::start::StartConfig;
-use execgate::exec::user::{self, ExecUser, Files, LastLine, UserError};
+use execgate::daemon::inspect::segment;
 use execgate::fuzzing::{self, Demux, Report, Route, Stream};
+use execgate::gate::create::ExecConfig;
+use execgate::gate::start::StartConfig;
+use execgate::gate::user::{self, ExecUser, Files, LastLine, UserError};
 use serde_json::{Map, Value};
 
 use crate::reference;
@@ -261,7 +261,7 @@ pub struct UserInput {
     pub entry: Entry,
 }
 
-/// The passwd/group reader (`exec::user`):
+/// The passwd/group reader (`gate::user`):
 /// - nothing panics;
 /// - `resolve` is `exec_user` with the daemon's `uint32` conversion, both
 ///   lineages' supplementary groups, and the same refusals;

@@ -322,8 +322,8 @@ mod tests {
     use super::*;
     use crate::audit::EndReason;
     use crate::audit::log::{AuditLog, LogConfig};
-    use crate::audit::record::{Capped, Decided, Ended, Measured, Record, Verdict};
     use crate::audit::record::Counts;
+    use crate::audit::record::{Capped, Decided, Ended, Measured, Record, Verdict};
 
     /// An audit directory whose log holds `records`, written by the real writer.
     fn log_of(records: Vec<Record<Value>>) -> tempfile::TempDir {

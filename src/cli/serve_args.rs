@@ -8,8 +8,8 @@ use clap::ValueEnum;
 use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::audit::{self, AuditConfig, LogConfig, RecordMode};
-use crate::exec::identity::{PinUser, UnpinnedStarts};
-use crate::exec::{UserLookup, UserRules};
+use crate::gate::identity::{PinUser, UnpinnedStarts};
+use crate::gate::{UserLookup, UserRules};
 use crate::logging::{self, LogFormat};
 use crate::serve;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper::{Response, StatusCode, header};
 
-use crate::body::{self, Body};
+use crate::http::body::{self, Body};
 
 /// Why execgate answered a request itself instead of relaying the daemon's answer.
 #[derive(Debug, thiserror::Error)]

@@ -1,199 +1,47 @@
-//! The exec interception: every exec create and start is read as the daemon
-//! reads it, placed in context, judged by policy and — only if allowed —
-//! rewritten into the canonical request that was judged.
-//!
-//! body → context → policy → audit → permit. The proxy can forward an exec
-//! request only by way of a [`CreatePermit`] or [`StartPermit`], and only this
-//! module makes them.
+//! The exec gate: judges `POST /containers/{id}/exec` and `POST /exec/{id}/start`
+//! (decode → context → policy → record → permit).
 
-pub mod archive;
-pub mod context;
-pub mod create;
-pub mod facts;
-pub mod gojson;
-pub mod identity;
-pub mod rootfs;
-pub mod start;
-pub mod user;
-
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::{Request, StatusCode, Uri};
+use hyper::http::request::Parts;
+use hyper::{Request, StatusCode};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use super::create::ExecConfig;
+use super::facts::{ExecFacts, RecordingPath, RefusedFacts, StartFacts};
+use super::gojson::Decoded;
+use super::identity::Identity;
+use super::input::{Input, RequestInfo};
+use super::memory::{Memory, StartClaim};
+use super::permit::{CreatePermit, Judged, Sealed, StartPermit, StartPlan};
+use super::start::StartConfig;
+use super::users::{UserRules, Users};
 use crate::audit::record::{Decided, Verdict};
-use crate::audit::{Audit, Capped, Record, Session, recording::Header};
-use crate::body::{self, Body};
-use crate::error::ProxyError;
-use crate::framing;
+use crate::audit::{Audit, Capped, Record, recording::Header};
+use crate::daemon::inspect::{self, ContainerInfo, ExecInspect};
+use crate::daemon::upstream::Control;
+use crate::http::body::Body;
+use crate::http::error::ProxyError;
+use crate::http::framing;
+use crate::http::route::Prefix;
 use crate::peer::CallerInfo;
 use crate::policy::{Decision, Policies};
-use crate::route::Prefix;
-use crate::upstream::Control;
-use context::{ContainerInfo, ExecInspect};
-use create::ExecConfig;
-use facts::{ExecFacts, RecordingPath, RefusedFacts, StartFacts};
-use gojson::{Decoded, Ignored};
-use identity::{Identity, PinUser, UnpinnedStarts, is_pinned_form};
-use start::StartConfig;
-use user::EffectiveUser;
-
-/// How many created-but-not-started execs are remembered; older ones are
-/// judged from the daemon's inspect alone when they start.
-const REMEMBERED: usize = 16 * 1024;
-
-/// Permission to forward one exec create: the canonical request that was
-/// judged. Only [`ExecGate`] makes them, and only once the decision is durable
-/// in the audit log.
-pub struct CreatePermit {
-    /// The request to forward.
-    pub request: Request<Body>,
-    /// What to remember once the daemon answers with the exec id.
-    pub judged: Judged,
-}
-
-/// Permission to forward one exec start, with the session it begins.
-pub struct StartPermit {
-    /// The request to forward.
-    pub request: Request<Body>,
-    /// The session about to run.
-    pub plan: StartPlan,
-}
-
-/// An allowed exec start: what its `exec.end` will need.
-pub struct StartPlan {
-    /// The exec.
-    pub exec_id: String,
-    /// The facts every record of this exec carries.
-    pub facts: ExecFacts,
-    /// The decoded start body.
-    pub start: StartConfig,
-    /// The recording, for an attached start.
-    pub session: Option<Session>,
-    /// When it was allowed.
-    pub started: Instant,
-}
-
-/// An exec execgate judged at create, kept to check it again at start.
-#[derive(Debug, Clone)]
-pub struct Judged {
-    /// Seq of the `exec.create` record, linked from the start's.
-    create_seq: u64,
-    container_id: String,
-    config: ExecConfig,
-    /// Who it runs as, and the user spec forwarded for it.
-    identity: Identity,
-}
-
-/// The policy input (`input` in Rego); documented in policies/README.md.
-#[derive(Serialize)]
-struct Input<'a> {
-    action: &'static str,
-    exec: &'a ExecConfig,
-    exec_seen: bool,
-    start: Option<&'a StartConfig>,
-    container: &'a ContainerInfo,
-    user: &'a Identity,
-    caller: &'a CallerInfo,
-    request: &'a RequestInfo<'a>,
-}
-
-#[derive(Serialize)]
-struct RequestInfo<'a> {
-    method: String,
-    path: String,
-    api_version: Option<&'a str>,
-    /// Body keys the daemon ignores (and execgate does not forward).
-    ignored_fields: Ignored,
-}
-
-impl<'a> RequestInfo<'a> {
-    /// The request as received, before execgate rewrites its path.
-    fn new(parts: &hyper::http::request::Parts, prefix: &'a Prefix, ignored_fields: Ignored) -> Self {
-        RequestInfo {
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            api_version: prefix.version.as_deref(),
-            ignored_fields,
-        }
-    }
-}
-
-/// Where the container's `/etc/passwd` and `/etc/group` are read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserLookup {
-    /// The overlay root when execgate can see it, else the archive API.
-    Auto,
-    /// Only the overlay root (`GraphDriver.Data.MergedDir`).
-    Rootfs,
-    /// Only the daemon's archive API (refused where a mount covers the file).
-    Archive,
-}
-
-/// How the gate settles who an exec runs as.
-#[derive(Debug, Clone, Copy)]
-pub struct UserRules {
-    /// Where the container's passwd and group files are read from.
-    pub lookup: UserLookup,
-    /// Whether the judged `uid:gid` is forwarded in place of the spec.
-    pub pin: PinUser,
-    /// What becomes of starts of execs whose user cannot be pinned.
-    pub unpinned_starts: UnpinnedStarts,
-}
 
 /// The exec gate shared by every connection.
 pub struct ExecGate {
     policies: Arc<Policies>,
-    rules: UserRules,
+    users: Users,
     audit: Audit,
-    judged: Mutex<Remembered>,
-}
-
-#[derive(Default)]
-struct Remembered {
-    by_id: HashMap<String, Judged>,
-    order: VecDeque<String>,
-    /// Execs started through execgate (the most recent [`REMEMBERED`]). An exec
-    /// runs once: the daemon refuses every start after the first, but still
-    /// answers it with a stream, which must not pass for a second session.
-    started: HashSet<String>,
-    started_order: VecDeque<String>,
-}
-
-/// An exec id claimed for one start while it is judged. Dropped without
-/// [`StartClaim::keep`] (the start was refused), it frees the exec to be
-/// started again.
-struct StartClaim<'a> {
-    gate: &'a ExecGate,
-    exec_id: String,
-    kept: bool,
-}
-
-impl StartClaim<'_> {
-    /// The start goes to the daemon: the exec stays claimed for good.
-    fn keep(mut self) {
-        self.kept = true;
-    }
-}
-
-impl Drop for StartClaim<'_> {
-    fn drop(&mut self) {
-        if !self.kept {
-            let mut remembered = self.gate.judged.lock().unwrap_or_else(|p| p.into_inner());
-            remembered.started.remove(&self.exec_id);
-        }
-    }
+    memory: Memory,
 }
 
 impl ExecGate {
     /// A gate judging with `policies`, settling users as `rules` say and
     /// recording every decision in `audit`.
     pub fn new(policies: Arc<Policies>, rules: UserRules, audit: Audit) -> Self {
-        ExecGate { policies, rules, audit, judged: Mutex::new(Remembered::default()) }
+        ExecGate { policies, users: Users { rules }, audit, memory: Memory::default() }
     }
 
     /// Judges `POST /containers/{reference}/exec`.
@@ -210,19 +58,20 @@ impl ExecGate {
         let Decoded { value: config, ignored } = ExecConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
         let request_info = RequestInfo::new(&parts, prefix, ignored);
-        let (container, user) = match self.create_context(daemon, reference, &config).await {
-            Ok(found) => found,
-            Err(err) => {
-                return Err(self
-                    .refused(
-                        Record::ExecCreate,
-                        None,
-                        self.refused_facts(&config, reference, caller, &request_info),
-                        err,
-                    )
-                    .await);
-            }
-        };
+        let (container, user, sealed) =
+            match self.create_context(daemon, reference, &config, parts, prefix).await {
+                Ok(found) => found,
+                Err(err) => {
+                    return Err(self
+                        .refused(
+                            Record::ExecCreate,
+                            None,
+                            self.refused_facts(&config, reference, caller, &request_info),
+                            err,
+                        )
+                        .await);
+                }
+            };
         let input = Input {
             action: "create",
             exec: &config,
@@ -236,46 +85,37 @@ impl ExecGate {
         let decision = self.decide(&input, None);
         let create_seq =
             self.record(Record::ExecCreate, None, &decision, ExecFacts::of(&input, &self.audit)).await?;
-        // Pin the container by full id: a rename or replacement after this
-        // point cannot redirect what was judged.
-        let target = format!("{}/containers/{}/exec", prefix.path(), context::segment(&container.id));
-        // The judged identity, pinned: the daemon gets the numbers, not a name
-        // it would look up again at start (see `identity`).
-        let forwarded = ExecConfig { user: user.forwarded.clone(), ..config.clone() };
-        let request = judged_request(parts, &target, Bytes::from(forwarded.encode()))?;
         let judged = Judged { create_seq, container_id: container.id.clone(), config, identity: user };
-        Ok(CreatePermit { request, judged })
+        Ok(CreatePermit::new(sealed, judged))
     }
 
     /// What a create is judged in: the running container it names, and who
-    /// the exec would run as there.
+    /// the exec would run as there; with the request that will carry it.
     async fn create_context(
         &self,
         daemon: &Control<'_>,
         reference: &str,
         config: &ExecConfig,
-    ) -> Result<(ContainerInfo, Identity), ProxyError> {
+        parts: Parts,
+        prefix: &Prefix,
+    ) -> Result<(ContainerInfo, Identity, Sealed), ProxyError> {
         self.require_no_owed_records()?;
-        let container = context::container_inspect(daemon, reference).await?;
+        let container = inspect::container_inspect(daemon, reference).await?;
         require_running(&container)?;
-        let effective_spec = if config.user.is_empty() { &container.user } else { &config.user };
-        let (resolved, group) = self.effective_user(daemon, &container, effective_spec).await?;
-        let user = Identity::at_create(&config.user, resolved, self.rules.pin)
-            .with_applied_groups(&container.group_add, group.as_deref())
-            .map_err(|reason| ProxyError::Denied(vec![reason]))?;
-        Ok((container, user))
+        let user = self.users.at_create(daemon, &container, &config.user).await?;
+        // Pin the container by full id: a rename or replacement after this
+        // point cannot redirect what was judged.
+        let target = format!("{}/containers/{}/exec", prefix.path(), inspect::segment(&container.id));
+        // The judged identity, pinned: the daemon gets the numbers, not a name
+        // it would look up again at start (see `identity`).
+        let forwarded = ExecConfig { user: user.forwarded.clone(), ..config.clone() };
+        let sealed = Sealed::new(parts, &target, Bytes::from(forwarded.encode()))?;
+        Ok((container, user, sealed))
     }
 
     /// Remembers a created exec under the id the daemon gave it.
     pub fn remember(&self, exec_id: String, judged: Judged) {
-        let mut remembered = self.judged.lock().unwrap_or_else(|p| p.into_inner());
-        if remembered.order.len() >= REMEMBERED
-            && let Some(oldest) = remembered.order.pop_front()
-        {
-            remembered.by_id.remove(&oldest);
-        }
-        remembered.order.push_back(exec_id.clone());
-        remembered.by_id.insert(exec_id, judged);
+        self.memory.remember(exec_id, judged);
     }
 
     /// Refuses new execs while records of finished ones wait for the log: the
@@ -288,29 +128,6 @@ impl ExecGate {
                  are refused until it does"
             ))),
         }
-    }
-
-    /// Claims `exec_id` for the start being judged, or refuses a start of an
-    /// exec that is already being started or has been started through execgate.
-    fn claim_start(&self, exec_id: &str) -> Result<StartClaim<'_>, ProxyError> {
-        let mut remembered = self.judged.lock().unwrap_or_else(|p| p.into_inner());
-        if !remembered.started.insert(exec_id.to_owned()) {
-            return Err(ProxyError::Conflict(format!(
-                "exec {exec_id} was already started through execgate; an exec runs once (create a new one)"
-            )));
-        }
-        remembered.started_order.push_back(exec_id.to_owned());
-        if remembered.started_order.len() > REMEMBERED
-            && let Some(oldest) = remembered.started_order.pop_front()
-        {
-            remembered.started.remove(&oldest);
-        }
-        Ok(StartClaim { gate: self, exec_id: exec_id.to_owned(), kept: false })
-    }
-
-    fn recall(&self, exec_id: &str) -> Option<Judged> {
-        let remembered = self.judged.lock().unwrap_or_else(|p| p.into_inner());
-        remembered.by_id.get(exec_id).cloned()
     }
 
     /// Judges `POST /exec/{id}/start` with the caller who starts it.
@@ -327,7 +144,11 @@ impl ExecGate {
         let Decoded { value: start, ignored } = StartConfig::decode(&bytes)
             .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
         let request_info = RequestInfo::new(&parts, prefix, ignored);
-        let judged = self.recall(exec_id);
+        let target = format!("{}/exec/{}/start", prefix.path(), inspect::segment(exec_id));
+        let canonical = serde_json::to_vec(&start)
+            .map_err(|e| ProxyError::Internal(format!("cannot encode the judged exec start body: {e}")))?;
+        let sealed = Sealed::new(parts, &target, Bytes::from(canonical))?;
+        let judged = self.memory.recall(exec_id);
         let (claim, inspect, container, user) =
             match self.start_context(daemon, exec_id, judged.as_ref()).await {
                 Ok(found) => found,
@@ -390,14 +211,8 @@ impl ExecGate {
             }
             return Err(err);
         }
-        let target = format!("{}/exec/{}/start", prefix.path(), context::segment(exec_id));
-        let canonical = serde_json::to_vec(&start)
-            .map(Bytes::from)
-            .map_err(|e| ProxyError::Internal(format!("cannot encode the judged exec start body: {e}")))?;
-        let request = judged_request(parts, &target, canonical)?;
         claim.keep();
-        let plan = StartPlan { exec_id: exec_id.to_owned(), facts, start, session, started: Instant::now() };
-        Ok(StartPermit { request, plan })
+        Ok(StartPermit::new(sealed, StartPlan::new(exec_id, facts, start, session)))
     }
 
     /// What a start is judged in: the exec as the daemon holds it now (not
@@ -410,8 +225,8 @@ impl ExecGate {
         judged: Option<&Judged>,
     ) -> Result<(StartClaim<'_>, ExecInspect, ContainerInfo, Identity), ProxyError> {
         self.require_no_owed_records()?;
-        let claim = self.claim_start(exec_id)?;
-        let inspect = context::exec_inspect(daemon, exec_id).await?;
+        let claim = self.memory.claim_start(exec_id)?;
+        let inspect = inspect::exec_inspect(daemon, exec_id).await?;
         if inspect.running {
             return Err(ProxyError::Conflict(format!(
                 "exec {exec_id} is already running; an exec runs once (create a new one)"
@@ -420,9 +235,9 @@ impl ExecGate {
         if let Some(judged) = judged {
             still_as_judged(exec_id, judged, &inspect)?;
         }
-        let container = context::container_inspect(daemon, &inspect.container_id).await?;
+        let container = inspect::container_inspect(daemon, &inspect.container_id).await?;
         require_running(&container)?;
-        let user = self.identity_at_start(daemon, &container, exec_id, &inspect, judged).await?;
+        let user = self.users.at_start(daemon, &container, exec_id, &inspect, judged).await?;
         Ok((claim, inspect, container, user))
     }
 
@@ -493,97 +308,6 @@ impl ExecGate {
             warn!(error = %audit_err, "a refusal is not in the audit log yet; it is kept and retried");
         }
         err
-    }
-
-    /// Who a starting exec runs as. One judged at create runs as judged: its
-    /// pinned identity, or (unpinned) its spec resolved again now. One execgate
-    /// never saw is read back from the daemon; if its stored user is a name the
-    /// daemon will resolve again, it cannot be pinned and is refused unless
-    /// `--unpinned-starts judge` hands it to policy.
-    async fn identity_at_start(
-        &self,
-        daemon: &Control<'_>,
-        container: &ContainerInfo,
-        exec_id: &str,
-        inspect: &ExecInspect,
-        judged: Option<&Judged>,
-    ) -> Result<Identity, ProxyError> {
-        // Podman reports an exec without a user as "", meaning the container's default.
-        let stored = match inspect.process_config.user.as_str() {
-            "" => &container.user,
-            stored => stored,
-        };
-        // A judged, pinned exec runs as judged; its groups are checked again
-        // against the group file as it is now, as the runtime will read it.
-        let spec = match judged {
-            Some(judged) if judged.identity.pinned => &judged.identity.forwarded,
-            _ => stored,
-        };
-        if judged.is_none() && !is_pinned_form(stored) && self.rules.unpinned_starts == UnpinnedStarts::Refuse
-        {
-            return Err(ProxyError::Denied(vec![format!(
-                "exec {exec_id} was not created through execgate and its user {stored:?} is looked up again \
-                 in the container's files when it starts (only a numeric uid:gid is not), so what was judged \
-                 might not be what runs: create the exec through execgate (or start execgate with \
-                 --unpinned-starts judge)"
-            )]));
-        }
-        let (resolved, group) = self.effective_user(daemon, container, spec).await?;
-        let identity = match judged {
-            Some(judged) if judged.identity.pinned => judged.identity.clone(),
-            Some(judged) => Identity { resolved, ..judged.identity.clone() },
-            None => Identity::stored(stored, resolved),
-        };
-        identity
-            .with_applied_groups(&container.group_add, group.as_deref())
-            .map_err(|reason| ProxyError::Denied(vec![reason]))
-    }
-
-    /// Returns the group file too: the identity's supplementary groups are
-    /// checked against it.
-    async fn effective_user(
-        &self,
-        daemon: &Control<'_>,
-        container: &ContainerInfo,
-        spec: &str,
-    ) -> Result<(EffectiveUser, Option<Vec<u8>>), ProxyError> {
-        let (passwd, group) = self.user_files(daemon, container).await?;
-        let user = user::resolve(spec, &user::Files { passwd: passwd.as_deref(), group: group.as_deref() })
-            .map_err(|e| ProxyError::Denied(vec![format!("cannot resolve user {spec:?}: {e}")]))?;
-        Ok((user, group))
-    }
-
-    async fn user_files(
-        &self,
-        daemon: &Control<'_>,
-        container: &ContainerInfo,
-    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ProxyError> {
-        let root = container
-            .merged_dir
-            .as_deref()
-            .filter(|root| self.rules.lookup != UserLookup::Archive && root.is_dir());
-        if let Some(root) = root {
-            // Read in place: two small files the page cache holds after the first
-            // exec; a hop to the blocking pool and back costs more than the reads.
-            let read = || {
-                Ok::<_, std::io::Error>((rootfs::read(root, "etc/passwd")?, rootfs::read(root, "etc/group")?))
-            };
-            return read().map_err(|e| {
-                ProxyError::Denied(vec![format!(
-                    "cannot read the container's /etc/passwd or /etc/group: {e}"
-                )])
-            });
-        }
-        if self.rules.lookup == UserLookup::Rootfs {
-            return Err(ProxyError::Denied(vec![format!(
-                "cannot resolve users: container {} has no overlay root filesystem execgate can read \
-                 (try --user-lookup auto)",
-                container.name
-            )]));
-        }
-        let passwd = archive::read(daemon, container, "/etc/passwd").await?;
-        let group = archive::read(daemon, container, "/etc/group").await?;
-        Ok((passwd, group))
     }
 
     /// Evaluates the policy and logs the decision.
@@ -663,19 +387,6 @@ fn from_inspect(inspect: &ExecInspect) -> ExecConfig {
     }
 }
 
-/// The request that goes to the daemon for a judged one: its path pinned to
-/// `target` (the query kept) and its body the canonical bytes that were
-/// judged, framed by an exact length.
-fn judged_request(
-    mut parts: hyper::http::request::Parts,
-    target: &str,
-    canonical: Bytes,
-) -> Result<Request<Body>, ProxyError> {
-    parts.uri = rewrite_path(&parts.uri, target)?;
-    framing::set_length(&mut parts.headers, canonical.len());
-    Ok(Request::from_parts(parts, body::full(canonical)))
-}
-
 /// The first line of an attached start's recording.
 fn recording_header(input: &Input<'_>, exec_id: &str) -> Header {
     let start = input.start.copied().unwrap_or_default();
@@ -689,26 +400,12 @@ fn recording_header(input: &Input<'_>, exec_id: &str) -> Header {
     }
 }
 
-/// `uri` with its path replaced and its query kept.
-fn rewrite_path(uri: &Uri, path: &str) -> Result<Uri, ProxyError> {
-    let path_and_query = match uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(
-        path_and_query
-            .parse()
-            .map_err(|_| ProxyError::Internal(format!("cannot form request path {path_and_query:?}")))?,
-    );
-    Uri::from_parts(parts)
-        .map_err(|_| ProxyError::Internal(format!("cannot form request path {path_and_query:?}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use context::ProcessConfig;
+    use crate::daemon::inspect::ProcessConfig;
+    use crate::gate::identity::PinUser;
+    use crate::gate::user::EffectiveUser;
 
     fn judged() -> Judged {
         let config =

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::create::ExecConfig;
 use super::gojson::Ignored;
+use super::input::{Input, RequestInfo};
 use super::start::StartConfig;
-use super::{Input, RequestInfo};
 use crate::audit::{Audit, Capped};
 use crate::peer::CallerInfo;
 

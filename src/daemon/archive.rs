@@ -12,9 +12,9 @@ use std::io::Read;
 use http_body_util::{BodyExt, Limited};
 use hyper::StatusCode;
 
-use super::context::{ContainerInfo, segment};
-use crate::error::ProxyError;
-use crate::upstream::Control;
+use super::inspect::{ContainerInfo, segment};
+use crate::daemon::upstream::Control;
+use crate::http::error::ProxyError;
 
 /// Largest archive read (the file plus tar headers).
 const MAX_ARCHIVE: usize = 4 * 1024 * 1024 + 64 * 1024;

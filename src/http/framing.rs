@@ -5,8 +5,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{HeaderMap, header};
 
-use crate::body::Body;
-use crate::error::ProxyError;
+use crate::http::body::Body;
+use crate::http::error::ProxyError;
 
 /// Largest exec body execgate reads into memory; real ones are well under 1 KiB.
 pub const MAX_EXEC_BODY: usize = 1024 * 1024;

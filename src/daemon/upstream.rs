@@ -4,7 +4,7 @@
 //! connection ([`Pinned`]): HTTP/1 carries one exchange at a time, so the pair
 //! needs no shared pool and no lock contention, and each keep-alive client
 //! reuses one daemon connection. Hijacking requests always get a fresh
-//! connection of their own ([`Upstream::upgradable`]). execgate's own questions
+//! connection of their own ([`Upstream::open_stream`]). execgate's own questions
 //! while judging an exec ride the client's pinned connection ([`Control`]);
 //! the version probe and background watchers use a small shared hyperlocal
 //! pool ([`Upstream::control_get`]).
@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -25,8 +26,8 @@ use hyperlocal::UnixConnector;
 use tokio::net::UnixStream;
 use tracing::{debug, info, warn};
 
-use crate::body::Body;
-use crate::error::{ProxyError, UpstreamCause};
+use crate::http::body::Body;
+use crate::http::error::{ProxyError, UpstreamCause};
 
 /// The daemon's socket, and how to open connections to it. Clones share the
 /// control pool.
@@ -74,7 +75,7 @@ impl Upstream {
 
     /// A new connection that may switch protocols (exec start, attach, any `Upgrade`).
     /// It serves this one exchange and then, if the daemon answers 101, the stream.
-    pub async fn upgradable(&self) -> Result<SendRequest<Body>, ProxyError> {
+    async fn upgradable(&self) -> Result<SendRequest<Body>, ProxyError> {
         let (sender, conn) = self.handshake().await?;
         tokio::spawn(async move {
             if let Err(err) = conn.with_upgrades().await {
@@ -82,6 +83,27 @@ impl Upstream {
             }
         });
         Ok(sender)
+    }
+
+    /// Sends a request that may take over the connection (exec start, attach,
+    /// any `Upgrade`) on a fresh connection, always asking the daemon to
+    /// upgrade. The daemon hijacks these routes whether or not the client asked
+    /// to: with `Upgrade` it answers `101 UPGRADED`, without it `200 OK` and
+    /// the raw stream until it closes (dockerode relies on the latter). The
+    /// stream is the same bytes either way; the proxy answers the client in
+    /// the form it asked for.
+    pub async fn open_stream(
+        &self,
+        mut request: Request<Body>,
+        client_upgrade: bool,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let headers = request.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if !client_upgrade {
+            headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+        }
+        let mut sender = self.upgradable().await?;
+        sender.send_request(request).await.map_err(|e| self.error(e))
     }
 
     /// A new connection for plain keep-alive exchanges.
@@ -99,15 +121,15 @@ impl Upstream {
     pub async fn control_get(&self, path_and_query: &str) -> Result<Response<Incoming>, ProxyError> {
         let mut parts = self.control_base.clone().into_parts();
         parts.path_and_query = Some(path_and_query.parse().map_err(|_| {
-            ProxyError::BadRequest(format!("cannot form a daemon request for {path_and_query:?}"))
+            ProxyError::Internal(format!("cannot form a daemon request for {path_and_query:?}"))
         })?);
         let uri = Uri::from_parts(parts).map_err(|_| {
-            ProxyError::BadRequest(format!("cannot form a daemon request for {path_and_query:?}"))
+            ProxyError::Internal(format!("cannot form a daemon request for {path_and_query:?}"))
         })?;
         let request = Request::get(uri)
             .header(hyper::header::HOST, "docker")
             .body(Empty::new())
-            .map_err(|e| ProxyError::BadRequest(format!("cannot form a daemon request: {e}")))?;
+            .map_err(|e| ProxyError::Internal(format!("cannot form a daemon request: {e}")))?;
         self.control.request(request).await.map_err(|e| {
             let message = std::error::Error::source(&e)
                 .map_or_else(|| e.to_string(), |source| format!("{e}: {source}"));
@@ -227,9 +249,9 @@ impl<'a> Control<'a> {
         };
         let request = Request::get(path_and_query)
             .header(hyper::header::HOST, "docker")
-            .body(crate::body::empty())
+            .body(crate::http::body::empty())
             .map_err(|e| {
-                ProxyError::BadRequest(format!("cannot form a daemon request for {path_and_query:?}: {e}"))
+                ProxyError::Internal(format!("cannot form a daemon request for {path_and_query:?}: {e}"))
             })?;
         pinned.send(self.upstream, request).await
     }

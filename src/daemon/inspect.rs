@@ -9,8 +9,8 @@ use hyper::StatusCode;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ProxyError;
-use crate::upstream::Control;
+use crate::daemon::upstream::Control;
+use crate::http::error::ProxyError;
 
 /// Characters left as they are in a path segment; everything else is escaped
 /// so a name cannot add segments or a query to execgate's own requests.

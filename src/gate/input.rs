@@ -1,0 +1,48 @@
+//! The policy input (`input` in Rego), as documented in policies/README.md.
+//! Records are built from it too (`facts`), so what is recorded is what was
+//! judged.
+
+use serde::Serialize;
+
+use super::create::ExecConfig;
+use super::gojson::Ignored;
+use super::identity::Identity;
+use super::start::StartConfig;
+use crate::daemon::inspect::ContainerInfo;
+use crate::http::route::Prefix;
+use crate::peer::CallerInfo;
+
+/// What the policy judges an exec create or start by.
+#[derive(Serialize)]
+pub(super) struct Input<'a> {
+    pub action: &'static str,
+    pub exec: &'a ExecConfig,
+    pub exec_seen: bool,
+    pub start: Option<&'a StartConfig>,
+    pub container: &'a ContainerInfo,
+    pub user: &'a Identity,
+    pub caller: &'a CallerInfo,
+    pub request: &'a RequestInfo<'a>,
+}
+
+/// The request as the client sent it.
+#[derive(Serialize)]
+pub(super) struct RequestInfo<'a> {
+    pub method: String,
+    pub path: String,
+    pub api_version: Option<&'a str>,
+    /// Body keys the daemon ignores (and execgate does not forward).
+    pub ignored_fields: Ignored,
+}
+
+impl<'a> RequestInfo<'a> {
+    /// The request as received, before execgate rewrites its path.
+    pub fn new(parts: &hyper::http::request::Parts, prefix: &'a Prefix, ignored_fields: Ignored) -> Self {
+        RequestInfo {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            api_version: prefix.version.as_deref(),
+            ignored_fields,
+        }
+    }
+}

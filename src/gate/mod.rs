@@ -1,0 +1,25 @@
+//! The gate: every exec create and start is read as the daemon reads it
+//! (`create`, `start`, `gojson`), placed in context (the container, who the
+//! exec runs as: `users`, `user`, `identity`), judged by policy (`input`),
+//! made durable in the audit log (`facts`) and — only if allowed — sealed into
+//! a permit holding the canonical request that was judged (`permit`).
+//!
+//! The proxy can forward an exec request only by way of a [`CreatePermit`] or
+//! [`StartPermit`], and only this module makes them.
+
+pub mod create;
+mod exec;
+mod facts;
+pub mod gojson;
+pub mod identity;
+mod input;
+mod memory;
+mod permit;
+mod rootfs;
+pub mod start;
+pub mod user;
+mod users;
+
+pub use exec::ExecGate;
+pub use permit::{CreatePermit, Judged, StartPermit, StartPlan};
+pub use users::{UserLookup, UserRules};

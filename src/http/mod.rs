@@ -1,0 +1,8 @@
+//! HTTP as the Docker API speaks it: which route a request is (`route`), how
+//! its body is framed and read (`framing`, `body`), and how a refusal becomes
+//! a Docker-style answer (`error`).
+
+pub mod body;
+pub mod error;
+pub mod framing;
+pub mod route;

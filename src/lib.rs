@@ -1,11 +1,13 @@
 //! execgate: a Docker API proxy on a Unix socket that judges and records every exec.
 //!
-//! The data path reads top to bottom: `listener` accepts a connection and reads
-//! the caller's credentials, `proxy` classifies each request with `route`,
-//! passes ordinary traffic to `upstream` untouched, sends exec requests
-//! through `exec` (body → context → [`policy`] → permit) and bridges
-//! hijacked streams through `tunnel`. Errors become Docker-style responses in
-//! `error`. The binary is a thin shell over [`cli::run`].
+//! The data path reads top to bottom: `serve` accepts a connection and reads
+//! the caller's credentials (`peer`); `proxy` classifies each request
+//! (`http::route`) and relays ordinary traffic over `daemon::upstream`
+//! untouched; exec creates and starts go through the [`gate`] (decode →
+//! context → [`policy`] → audit → permit), and a judged start becomes a
+//! `session`, bridged through `tunnel` and recorded in the [`audit`] trail.
+//! Errors become Docker-style answers in `http::error`. Every module uses only
+//! modules later in that path; the binary is a thin shell over [`cli::run`].
 #![forbid(unsafe_code)]
 
 pub mod audit;

@@ -9,7 +9,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
-use serde_json::json;
 use tracing::debug;
 
 /// syslog facility `authpriv` (10) at severity `info` (6).
@@ -21,6 +20,16 @@ pub struct Anchors {
     syslog: Option<PathBuf>,
 }
 
+/// One anchor, as the anchor file and syslog get it.
+#[derive(serde::Serialize)]
+struct AnchorLine<'a> {
+    time: &'a str,
+    reason: &'a str,
+    file: &'a str,
+    seq: u64,
+    hash: &'a str,
+}
+
 impl Anchors {
     /// Anchors to `file`, and to the syslog socket `syslog` when there is one.
     pub fn new(file: PathBuf, syslog: Option<PathBuf>) -> Self {
@@ -30,8 +39,8 @@ impl Anchors {
     /// Records that `seq` with `hash` (in log file `name`) is the head now.
     pub fn write(&self, reason: &str, name: &str, seq: u64, hash: &str) -> std::io::Result<()> {
         let time = super::clock::now_rfc3339();
-        let line =
-            json!({ "time": time, "reason": reason, "file": name, "seq": seq, "hash": hash }).to_string();
+        let line = serde_json::to_string(&AnchorLine { time: &time, reason, file: name, seq, hash })
+            .map_err(std::io::Error::other)?;
         let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(&self.file)?;
         file.write_all(format!("{line}\n").as_bytes())?;
         file.sync_data()?;

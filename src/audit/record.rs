@@ -7,7 +7,7 @@
 //! flattened into the record. Records without such facts use [`Bare`].
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::chain;
 
@@ -184,28 +184,59 @@ pub const MAX_FIELD: usize = 4096;
 /// refused request cannot make a record as large as itself, and whoever holds
 /// the original can still match it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Capped(Value);
+#[serde(untagged)]
+pub enum Capped {
+    /// The value, whole.
+    Whole(Value),
+    /// What is kept of a value too large to keep.
+    Cut {
+        /// Its summary.
+        capped: Cut,
+    },
+}
+
+/// What a record keeps of a value it does not keep whole.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cut {
+    /// A value over [`MAX_FIELD`]: the length, hash and first bytes of its JSON text.
+    Summary {
+        /// Length of its JSON text.
+        bytes: usize,
+        /// SHA-256 of its JSON text.
+        sha256: String,
+        /// Its first bytes, at most [`MAX_FIELD`].
+        head: String,
+    },
+    /// A value that could not be serialized (not reachable with the field
+    /// types records hold; said, not hidden, if it were).
+    Unserializable {
+        /// Why.
+        error: String,
+    },
+}
 
 impl Capped {
     /// `value`, capped.
     pub fn new(value: impl Serialize) -> Self {
         let value = match serde_json::to_value(value) {
             Ok(value) => value,
-            // Not reachable with the field types records hold; said, not hidden, if it were.
-            Err(err) => return Capped(json!({ "capped": { "error": format!("cannot serialize: {err}") } })),
+            Err(err) => {
+                return Capped::Cut {
+                    capped: Cut::Unserializable { error: format!("cannot serialize: {err}") },
+                };
+            }
         };
         let text = value.to_string();
         if text.len() <= MAX_FIELD {
-            return Capped(value);
+            return Capped::Whole(value);
         }
         let mut end = MAX_FIELD;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        Capped(json!({
-            "capped": { "bytes": text.len(), "sha256": chain::hex(&chain::hash(text.as_bytes())), "head": &text[..end] }
-        }))
+        let sha256 = chain::hex(&chain::hash(text.as_bytes()));
+        Capped::Cut { capped: Cut::Summary { bytes: text.len(), sha256, head: text[..end].to_owned() } }
     }
 }
 
@@ -256,20 +287,25 @@ pub struct Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn large_request_fields_keep_their_length_and_hash() {
-        assert_eq!(Capped::new(vec!["id", "-u"]).0, json!(["id", "-u"]));
+        assert_eq!(serde_json::to_value(Capped::new(vec!["id", "-u"])).expect("json"), json!(["id", "-u"]));
         let huge = vec!["x".repeat(850 * 1024)];
         let text = serde_json::to_string(&huge).expect("json");
-        let kept = Capped::new(&huge).0;
+        let kept = serde_json::to_value(Capped::new(&huge)).expect("json");
         assert_eq!(kept["capped"]["bytes"], text.len());
         assert_eq!(kept["capped"]["sha256"], chain::hex(&chain::hash(text.as_bytes())));
         assert_eq!(kept["capped"]["head"].as_str().map(str::len), Some(MAX_FIELD));
         assert!(kept.to_string().len() < 2 * MAX_FIELD);
         // A cut never splits a character.
         let wide = "é".repeat(3000);
-        assert!(Capped::new(&wide).0["capped"]["head"].as_str().is_some_and(|h| h.len() <= MAX_FIELD));
+        assert!(
+            serde_json::to_value(Capped::new(&wide)).expect("json")["capped"]["head"]
+                .as_str()
+                .is_some_and(|h| h.len() <= MAX_FIELD)
+        );
     }
 
     #[test]

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -69,6 +68,40 @@ pub struct Header {
     pub tty: bool,
     /// Initial terminal size `[height, width]`.
     pub console: Option<[u64; 2]>,
+}
+
+/// The first line of a recording: an asciicast v2 header for a TTY session,
+/// execgate's own header for multiplexed frames.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum FirstLine<'a> {
+    Asciicast {
+        version: u8,
+        width: u64,
+        height: u64,
+        timestamp: u64,
+        command: String,
+        title: String,
+    },
+    Frames {
+        execgate_recording: u8,
+        exec_id: &'a str,
+        container: &'a str,
+        command: &'a [String],
+        user: &'a str,
+        tty: bool,
+        timestamp: u64,
+    },
+}
+
+/// One event of a recording after its first line: an asciicast event
+/// `[t, code, data]` for a TTY session, an object for multiplexed frames.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Line<'a> {
+    Cast(f64, &'a str, &'a str),
+    Text { t: f64, s: &'a str, d: &'a str },
+    Bytes { t: f64, s: &'a str, b64: &'a str },
 }
 
 /// Events for the recorder thread, each naming its session by [`Shared::key`]:
@@ -413,16 +446,24 @@ impl Open {
         let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let first = if header.tty {
             let [height, width] = header.console.unwrap_or([24, 80]);
-            json!({
-                "version": 2, "width": width, "height": height, "timestamp": started,
-                "command": header.command.join(" "),
-                "title": format!("exec {} in {} as {}", header.exec_id, header.container, header.user),
-            })
+            FirstLine::Asciicast {
+                version: 2,
+                width,
+                height,
+                timestamp: started,
+                command: header.command.join(" "),
+                title: format!("exec {} in {} as {}", header.exec_id, header.container, header.user),
+            }
         } else {
-            json!({
-                "execgate_recording": 1, "exec_id": header.exec_id, "container": header.container,
-                "command": header.command, "user": header.user, "tty": false, "timestamp": started,
-            })
+            FirstLine::Frames {
+                execgate_recording: 1,
+                exec_id: &header.exec_id,
+                container: &header.container,
+                command: &header.command,
+                user: &header.user,
+                tty: false,
+                timestamp: started,
+            }
         };
         open.line(&first)?;
         // Written through now, so a full or read-only filesystem refuses the
@@ -431,8 +472,8 @@ impl Open {
         Ok(open)
     }
 
-    fn line(&mut self, value: &Value) -> std::io::Result<()> {
-        let mut bytes = value.to_string().into_bytes();
+    fn line(&mut self, value: &impl serde::Serialize) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
         self.file.write_all(&bytes)?;
         self.hasher.update(&bytes);
@@ -453,19 +494,19 @@ impl Open {
         let code = if stream == Stream::Stdin { "i" } else { "o" };
         if let Some(text) = text {
             if self.tty {
-                self.line(&json!([t, code, text]))?;
+                self.line(&Line::Cast(t, code, &text))?;
             } else {
-                self.line(&json!({ "t": t, "s": stream.name(), "d": text }))?;
+                self.line(&Line::Text { t, s: stream.name(), d: &text })?;
             }
         }
         if let Some(raw) = raw {
             let encoded = BASE64.encode(&raw);
             if self.tty {
                 // Playable (lossy) text for players, exact bytes in an `x` event beside it.
-                self.line(&json!([t, code, String::from_utf8_lossy(&raw)]))?;
-                self.line(&json!([t, "x", encoded]))?;
+                self.line(&Line::Cast(t, code, &String::from_utf8_lossy(&raw)))?;
+                self.line(&Line::Cast(t, "x", &encoded))?;
             } else {
-                self.line(&json!({ "t": t, "s": stream.name(), "b64": encoded }))?;
+                self.line(&Line::Bytes { t, s: stream.name(), b64: &encoded })?;
             }
         }
         Ok(())
@@ -559,16 +600,16 @@ fn run(mut rx: mpsc::Receiver<Event>, log: AuditLog) {
                         return Ok(());
                     }
                     let t = (at.as_secs_f64() * 1e6).round() / 1e6;
-                    file.line(&json!([t, "r", format!("{width}x{height}")]))
+                    file.line(&Line::Cast(t, "r", &format!("{width}x{height}")))
                 });
             }
             Event::Marker { key, at, text } => {
                 Live::write(&mut open, key, "write", |file| {
                     let t = (at.as_secs_f64() * 1e6).round() / 1e6;
                     let line = if file.tty {
-                        json!([t, "m", text])
+                        Line::Cast(t, "m", &text)
                     } else {
-                        json!({ "t": t, "s": "marker", "d": text })
+                        Line::Text { t, s: "marker", d: &text }
                     };
                     file.line(&line)
                 });
@@ -620,9 +661,9 @@ fn finish(recording: &mut Open) -> std::io::Result<Summary> {
     for (stream, bytes) in leftovers {
         let encoded = BASE64.encode(&bytes);
         let line = if recording.tty {
-            json!([0, "x", encoded])
+            Line::Cast(0.0, "x", &encoded)
         } else {
-            json!({ "t": 0, "s": stream, "b64": encoded })
+            Line::Bytes { t: 0.0, s: stream, b64: &encoded }
         };
         recording.line(&line)?;
     }

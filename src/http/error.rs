@@ -127,7 +127,7 @@ impl ConnectionError {
     /// and the Docker-style JSON body.
     pub fn into_bytes(self) -> Vec<u8> {
         let status = self.status();
-        let json = serde_json::json!({ "message": format!("execgate: {self}") }).to_string();
+        let json = message_body(&self.to_string());
         format!(
             "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
             status.as_u16(),
@@ -138,10 +138,21 @@ impl ConnectionError {
     }
 }
 
+/// Docker's error body: `{"message": "…"}`.
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// The error body for `message`, said to come from execgate.
+fn message_body(message: &str) -> String {
+    // Cannot fail: a struct of one string always serializes.
+    serde_json::to_string(&ErrorBody { message: format!("execgate: {message}") }).unwrap_or_default()
+}
+
 /// Builds a JSON error response the docker CLI prints verbatim.
 pub fn docker_error(status: StatusCode, message: &str) -> Response<Body> {
-    let json = serde_json::json!({ "message": format!("execgate: {message}") });
-    let mut response = Response::new(body::full(json.to_string()));
+    let mut response = Response::new(body::full(message_body(message)));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     response

@@ -11,9 +11,8 @@ use tracing::{info, warn};
 
 use super::create::ExecConfig;
 use super::facts::{ExecFacts, RecordingPath, RefusedFacts, StartFacts};
-use super::gojson::Decoded;
 use super::identity::Identity;
-use super::input::{Input, RequestInfo};
+use super::input::{self, Input, RequestInfo};
 use super::memory::{Memory, StartClaim};
 use super::permit::{CreatePermit, Judged, Sealed, StartPermit, StartPlan};
 use super::start::StartConfig;
@@ -24,7 +23,6 @@ use crate::daemon::inspect::{self, ContainerInfo, ExecInspect};
 use crate::daemon::upstream::Control;
 use crate::http::body::Body;
 use crate::http::error::ProxyError;
-use crate::http::framing;
 use crate::http::route::Prefix;
 use crate::peer::CallerInfo;
 use crate::policy::{Decision, Policies};
@@ -53,11 +51,8 @@ impl ExecGate {
         reference: &str,
         prefix: &Prefix,
     ) -> Result<CreatePermit, ProxyError> {
-        let (parts, body) = request.into_parts();
-        let bytes = framing::read(&parts.headers, body, "exec create").await?;
-        let Decoded { value: config, ignored } = ExecConfig::decode(&bytes)
-            .map_err(|e| ProxyError::BadRequest(format!("malformed exec create body: {e}")))?;
-        let request_info = RequestInfo::new(&parts, prefix, ignored);
+        let (parts, config, request_info) =
+            input::decode(request, prefix, "exec create", ExecConfig::decode).await?;
         let (container, user, sealed) =
             match self.create_context(daemon, reference, &config, parts, prefix).await {
                 Ok(found) => found,
@@ -139,11 +134,8 @@ impl ExecGate {
         exec_id: &str,
         prefix: &Prefix,
     ) -> Result<StartPermit, ProxyError> {
-        let (parts, body) = request.into_parts();
-        let bytes = framing::read(&parts.headers, body, "exec start").await?;
-        let Decoded { value: start, ignored } = StartConfig::decode(&bytes)
-            .map_err(|e| ProxyError::BadRequest(format!("malformed exec start body: {e}")))?;
-        let request_info = RequestInfo::new(&parts, prefix, ignored);
+        let (parts, start, request_info) =
+            input::decode(request, prefix, "exec start", StartConfig::decode).await?;
         let target = format!("{}/exec/{}/start", prefix.path(), inspect::segment(exec_id));
         let canonical = serde_json::to_vec(&start)
             .map_err(|e| ProxyError::Internal(format!("cannot encode the judged exec start body: {e}")))?;

@@ -2,13 +2,18 @@
 //! Records are built from it too (`facts`), so what is recorded is what was
 //! judged.
 
+use hyper::Request;
+use hyper::http::request::Parts;
 use serde::Serialize;
 
 use super::create::ExecConfig;
-use super::gojson::Ignored;
+use super::gojson::{Decoded, Ignored};
 use super::identity::Identity;
 use super::start::StartConfig;
 use crate::daemon::inspect::ContainerInfo;
+use crate::http::body::Body;
+use crate::http::error::ProxyError;
+use crate::http::framing;
 use crate::http::route::Prefix;
 use crate::peer::CallerInfo;
 
@@ -45,4 +50,21 @@ impl<'a> RequestInfo<'a> {
             ignored_fields,
         }
     }
+}
+
+/// Reads the body of a request the gate judges (`what` names it in errors)
+/// and decodes it as the daemon does; returns the head, the decoded body and
+/// the request as policy sees it.
+pub(super) async fn decode<'p, T>(
+    request: Request<Body>,
+    prefix: &'p Prefix,
+    what: &str,
+    decode: fn(&[u8]) -> Result<Decoded<T>, serde_json::Error>,
+) -> Result<(Parts, T, RequestInfo<'p>), ProxyError> {
+    let (parts, body) = request.into_parts();
+    let bytes = framing::read(&parts.headers, body, what).await?;
+    let Decoded { value, ignored } =
+        decode(&bytes).map_err(|e| ProxyError::BadRequest(format!("malformed {what} body: {e}")))?;
+    let info = RequestInfo::new(&parts, prefix, ignored);
+    Ok((parts, value, info))
 }

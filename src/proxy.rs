@@ -309,3 +309,570 @@ fn raw_stream_answer(daemon: Response<Incoming>) -> Response<Body> {
 fn asks_upgrade<B>(request: &Request<B>) -> bool {
     request.version() == Version::HTTP_11 && request.headers().contains_key(header::UPGRADE)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Dispatch over a stub daemon: a hyper server on a Unix socket in a temp
+    //! dir that answers canned Docker answers and records what reached it. The
+    //! client side is hyper's client over an in-memory duplex served, as
+    //! `serve_connection` does, by [`Proxy::handle`].
+
+    use std::convert::Infallible;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper::{HeaderMap, Method};
+    use hyper_util::rt::TokioIo;
+    use serde_json::{Value, json};
+    use tokio::net::UnixListener;
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    use super::*;
+    use crate::audit::{AuditConfig, DEFAULT_REDACT, LogConfig, RecordMode};
+    use crate::gate::identity::{PinUser, UnpinnedStarts};
+    use crate::gate::{UserLookup, UserRules};
+    use crate::policy::Policies;
+
+    /// The full id the stub daemon gives container `web`.
+    const WEB_ID: &str = "4f3c2b1a00112233445566778899aabbccddeeff00112233445566778899aabb";
+
+    /// Longest a test waits for one answer (they take milliseconds).
+    const EXCHANGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// A request as the stub daemon received it.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        method: Method,
+        /// Path and query.
+        target: String,
+        headers: HeaderMap,
+        body: Bytes,
+    }
+
+    /// A canned daemon answer.
+    struct Answer {
+        status: StatusCode,
+        headers: Vec<(&'static str, &'static str)>,
+        body: String,
+    }
+
+    /// A JSON answer, with the headers dockerd sends on every answer.
+    fn json_answer(status: StatusCode, body: Value) -> Answer {
+        Answer {
+            status,
+            headers: vec![
+                ("content-type", "application/json"),
+                ("api-version", "1.41"),
+                ("docker-experimental", "false"),
+                ("ostype", "linux"),
+                ("server", "Docker/20.10.24 (linux)"),
+            ],
+            body: body.to_string(),
+        }
+    }
+
+    /// The stub daemon: every request is recorded before it is answered, so
+    /// once the client has its answer, the record is there.
+    struct Daemon {
+        socket: PathBuf,
+        seen: Arc<Mutex<Vec<Seen>>>,
+        connections: Arc<AtomicUsize>,
+    }
+
+    impl Daemon {
+        fn start(dir: &Path, script: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> Daemon {
+            let socket = dir.join("docker.sock");
+            let listener = UnixListener::bind(&socket).expect("bind the stub daemon's socket");
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let connections = Arc::new(AtomicUsize::new(0));
+            let script = Arc::new(script);
+            let (log, count) = (seen.clone(), connections.clone());
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let (script, log) = (script.clone(), log.clone());
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let (script, log) = (script.clone(), log.clone());
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            let target =
+                                parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                            let seen = Seen { method: parts.method, target, headers: parts.headers, body };
+                            let answer = script(&seen);
+                            log.lock().expect("stub log").push(seen);
+                            let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+                            *response.status_mut() = answer.status;
+                            for (name, value) in answer.headers {
+                                response.headers_mut().insert(name, HeaderValue::from_static(value));
+                            }
+                            Ok::<_, hyper::Error>(response)
+                        }
+                    });
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+            Daemon { socket, seen, connections }
+        }
+
+        fn seen(&self) -> Vec<Seen> {
+            self.seen.lock().expect("stub log").clone()
+        }
+
+        fn posts(&self) -> Vec<Seen> {
+            self.seen().into_iter().filter(|s| s.method == Method::POST).collect()
+        }
+
+        fn connections(&self) -> usize {
+            self.connections.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The built-in policy pack, compiled once for the module.
+    fn policies() -> Arc<Policies> {
+        static POLICIES: OnceLock<Arc<Policies>> = OnceLock::new();
+        POLICIES.get_or_init(|| Arc::new(Policies::load(Vec::new()).expect("built-in policy pack"))).clone()
+    }
+
+    /// A proxy towards the daemon at `socket`, auditing into `dir/audit`.
+    async fn proxy(dir: &Path, socket: PathBuf) -> Arc<Proxy> {
+        let config = AuditConfig {
+            log: LogConfig::for_test(&dir.join("audit")),
+            record: RecordMode::All,
+            record_cap: 1 << 20,
+            redact: DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        // The writer thread ends once the last handle is dropped with the proxy.
+        let (audit, _writer) = Audit::open(config).await.expect("open the audit trail");
+        let rules = UserRules {
+            lookup: UserLookup::Rootfs,
+            pin: PinUser::On,
+            unpinned_starts: UnpinnedStarts::Refuse,
+        };
+        let exec = ExecGate::new(policies(), rules, audit.clone());
+        let lifecycle = Lifecycle {
+            sessions: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+            cut: CancellationToken::new(),
+        };
+        Arc::new(Proxy::new(Upstream::new(socket, None), exec, audit, lifecycle))
+    }
+
+    /// One client connection to the proxy, served as `serve_connection` serves it.
+    struct Client(hyper::client::conn::http1::SendRequest<Full<Bytes>>);
+
+    /// What the client got back.
+    struct Reply {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    }
+
+    impl Reply {
+        /// The `message` of a Docker-style error body.
+        fn message(&self) -> String {
+            let value: Value = serde_json::from_slice(&self.body)
+                .unwrap_or_else(|e| panic!("error body {:?} is not JSON: {e}", self.body));
+            let message = value["message"].as_str().expect("a message field").to_owned();
+            assert_eq!(value.as_object().map(|o| o.len()), Some(1), "only a message: {value}");
+            assert_eq!(
+                self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+                Some("application/json")
+            );
+            message
+        }
+    }
+
+    impl Client {
+        async fn connect(proxy: &Arc<Proxy>) -> Client {
+            let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+            let me = Caller {
+                uid: nix::unistd::getuid().as_raw(),
+                gid: nix::unistd::getgid().as_raw(),
+                pid: Some(std::process::id() as i32),
+            };
+            let conn = Arc::new(Connection::new(me));
+            let proxy = proxy.clone();
+            let service = service_fn(move |request| {
+                let (proxy, conn) = (proxy.clone(), conn.clone());
+                async move { Ok::<_, Infallible>(proxy.handle(conn, request).await) }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(server_io), service)
+                    .await;
+            });
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(client_io))
+                .await
+                .expect("client handshake");
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Client(sender)
+        }
+
+        /// Sends `request` and reads the whole answer; a proxy or daemon that
+        /// never answers fails the test rather than hanging it.
+        async fn send(&mut self, request: Request<Full<Bytes>>) -> Reply {
+            let exchange = async {
+                self.0.ready().await.expect("client connection ready");
+                let response = self.0.send_request(request).await.expect("an answer from the proxy");
+                let (parts, body) = response.into_parts();
+                let body = body.collect().await.expect("the whole answer body").to_bytes();
+                Reply { status: parts.status, headers: parts.headers, body }
+            };
+            tokio::time::timeout(EXCHANGE_LIMIT, exchange).await.expect("an answer within the limit")
+        }
+    }
+
+    /// A request as the docker CLI would send it.
+    fn request(method: Method, target: &str, body: &str) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(target)
+            .header(header::HOST, "api.moby.localhost")
+            .header(header::USER_AGENT, "Docker-Client/20.10.24 (linux)");
+        if !body.is_empty() {
+            builder = builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, body.len());
+        }
+        builder.body(Full::new(Bytes::from(body.to_owned()))).expect("a valid request")
+    }
+
+    /// A running container `web` whose root (`MergedDir`) holds an
+    /// `/etc/passwd` and `/etc/group` with user `app` (1000:1000).
+    fn web_container(dir: &Path) -> Value {
+        let root = dir.join("merged");
+        std::fs::create_dir_all(root.join("etc")).expect("container /etc");
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .expect("container /etc/passwd");
+        std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\n").expect("container /etc/group");
+        json!({
+            "Id": WEB_ID,
+            "Name": "/web",
+            "Config": {"Image": "busybox:latest", "User": "", "Labels": {}},
+            "HostConfig": {"Privileged": false, "CapAdd": null, "GroupAdd": null},
+            "State": {"Running": true},
+            "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": root.display().to_string()}},
+            "Mounts": []
+        })
+    }
+
+    fn not_found(seen: &Seen) -> Answer {
+        json_answer(StatusCode::NOT_FOUND, json!({"message": format!("page not found: {}", seen.target)}))
+    }
+
+    #[tokio::test]
+    async fn ordinary_requests_are_relayed_unchanged_both_ways() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let listing = json!([{"Id": WEB_ID, "Names": ["/web"], "State": "running"}]);
+        let answer = listing.clone();
+        let daemon =
+            Daemon::start(temp.path(), move |seen| match (seen.method.as_str(), seen.target.as_str()) {
+                ("GET", "/v1.41/containers/json?all=1") => json_answer(StatusCode::OK, answer.clone()),
+                ("GET", "/v1.41/containers/nope/json") => {
+                    json_answer(StatusCode::NOT_FOUND, json!({"message": "No such container: nope"}))
+                }
+                ("POST", "/v1.41/containers/create?name=db") => {
+                    json_answer(StatusCode::CREATED, json!({"Id": "c0ffee", "Warnings": []}))
+                }
+                _ => not_found(seen),
+            });
+        let proxy = proxy(temp.path(), daemon.socket.clone()).await;
+        let mut client = Client::connect(&proxy).await;
+
+        let mut sent = request(Method::GET, "/v1.41/containers/json?all=1", "");
+        sent.headers_mut().insert("x-registry-auth", HeaderValue::from_static("e30="));
+        let sent_headers = sent.headers().clone();
+        let reply = client.send(sent).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(serde_json::from_slice::<Value>(&reply.body).expect("JSON listing"), listing);
+        assert_eq!(reply.body, listing.to_string().as_bytes(), "the daemon's bytes, unchanged");
+        // The daemon's own headers, plus only what its HTTP server adds.
+        for (name, value) in json_answer(StatusCode::OK, Value::Null).headers {
+            assert_eq!(reply.headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+        }
+        assert_eq!(
+            reply.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()),
+            Some(reply.body.len().to_string().as_str())
+        );
+        assert!(reply.headers.contains_key(header::DATE), "dockerd's Date header");
+        assert_eq!(reply.headers.len(), 7, "no header added or dropped: {:?}", reply.headers);
+        let seen = daemon.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].method, Method::GET);
+        assert_eq!(seen[0].target, "/v1.41/containers/json?all=1");
+        assert_eq!(seen[0].headers, sent_headers, "the client's headers, unchanged");
+        assert!(seen[0].body.is_empty());
+
+        // A body goes through as sent (no JSON rewriting off the exec routes),
+        // and the daemon's status comes back as it is.
+        let body = r#"{"Image":"busybox","Cmd":["sh"],"Unknown":{"kept":[1,null]} }"#;
+        let sent = request(Method::POST, "/v1.41/containers/create?name=db", body);
+        let sent_headers = sent.headers().clone();
+        let reply = client.send(sent).await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+        assert_eq!(reply.body, json!({"Id": "c0ffee", "Warnings": []}).to_string().as_bytes());
+        let reply = client.send(request(Method::GET, "/v1.41/containers/nope/json", "")).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "the daemon's refusal is passed on");
+        assert_eq!(reply.body, json!({"message": "No such container: nope"}).to_string().as_bytes());
+
+        let seen = daemon.seen();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(
+            (seen[1].method.as_str(), seen[1].target.as_str()),
+            ("POST", "/v1.41/containers/create?name=db")
+        );
+        assert_eq!(seen[1].headers, sent_headers);
+        assert_eq!(seen[1].body, body.as_bytes());
+        assert_eq!(daemon.connections(), 1, "a keep-alive client keeps one daemon connection");
+    }
+
+    #[tokio::test]
+    async fn malformed_requests_are_refused_before_the_daemon() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let daemon = Daemon::start(temp.path(), not_found);
+        let proxy = proxy(temp.path(), daemon.socket.clone()).await;
+
+        // A transfer coding the proxy and the daemon could read differently.
+        let mut sent = Request::post("/v1.41/containers/create")
+            .header(header::HOST, "docker")
+            .header(header::TRANSFER_ENCODING, "gzip, chunked")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .expect("request");
+        sent.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let reply = Client::connect(&proxy).await.send(sent).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.message(), "execgate: unsupported Transfer-Encoding; only `chunked` is accepted");
+
+        // A path the daemon's router would not decode: execgate cannot tell
+        // what it names, so it does not pass it on.
+        for (method, path) in
+            [(Method::GET, "/v1.41/containers/x%zz/json"), (Method::POST, "/containers/web/%6")]
+        {
+            let reply = Client::connect(&proxy).await.send(request(method.clone(), path, "")).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {path}");
+            assert_eq!(
+                reply.message(),
+                format!("execgate: request path {path:?} has an invalid percent-encoding"),
+                "{method} {path}"
+            );
+        }
+        assert!(daemon.seen().is_empty(), "{:?}", daemon.seen());
+        assert_eq!(daemon.connections(), 0, "the daemon was not even dialled");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_exec_create_is_refused_and_never_forwarded() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let container = web_container(temp.path());
+        let daemon = Daemon::start(temp.path(), move |seen| match seen.target.as_str() {
+            "/containers/web/json" => json_answer(StatusCode::OK, container.clone()),
+            _ => json_answer(StatusCode::CREATED, json!({"Id": "e1"})),
+        });
+        let proxy = proxy(temp.path(), daemon.socket.clone()).await;
+        let mut client = Client::connect(&proxy).await;
+        for body in [r#"{"Cmd":"id"}"#, r#"{"Cmd":["id"],"Privileged":"true"}"#, r#"{"Cmd":["id"]}x"#, "[]"] {
+            let reply = client.send(request(Method::POST, "/v1.41/containers/web/exec", body)).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+            let message = reply.message();
+            assert!(message.starts_with("execgate: malformed exec create body: "), "{body}: {message}");
+        }
+        assert!(daemon.seen().is_empty(), "{:?}", daemon.seen());
+    }
+
+    #[tokio::test]
+    async fn an_allowed_exec_create_is_forwarded_pinned_and_canonical() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let container = web_container(temp.path());
+        let daemon =
+            Daemon::start(temp.path(), move |seen| match (seen.method.as_str(), seen.target.as_str()) {
+                ("GET", "/containers/web/json") => json_answer(StatusCode::OK, container.clone()),
+                ("POST", target) if target == format!("/v1.41/containers/{WEB_ID}/exec") => {
+                    json_answer(StatusCode::CREATED, json!({"Id": "e0e0"}))
+                }
+                _ => not_found(seen),
+            });
+        let proxy = proxy(temp.path(), daemon.socket.clone()).await;
+        let mut client = Client::connect(&proxy).await;
+        // As docker-py sends it: an unknown `Container` key, and a user by name;
+        // once framed by its length, once chunked.
+        let body =
+            r#"{"User":"app","Cmd":["id","-u"],"AttachStdout":true,"attachstderr":true,"Container":"web"}"#;
+        let canonical = r#"{"User":"1000:1000","Privileged":false,"Tty":false,"ConsoleSize":null,"AttachStdin":false,"AttachStderr":true,"AttachStdout":true,"Detach":false,"DetachKeys":"","Env":null,"WorkingDir":"","Cmd":["id","-u"]}"#;
+        for chunked in [false, true] {
+            let mut sent = request(Method::POST, "/v1.41/containers/web/exec", body);
+            if chunked {
+                sent.headers_mut().remove(header::CONTENT_LENGTH);
+                sent.headers_mut().insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            }
+            let reply = client.send(sent).await;
+            assert_eq!(reply.status, StatusCode::CREATED, "chunked {chunked}: {:?}", reply.body);
+            assert_eq!(
+                reply.body,
+                json!({"Id": "e0e0"}).to_string().as_bytes(),
+                "the daemon's answer, unchanged"
+            );
+
+            let seen = daemon.seen();
+            let targets: Vec<_> = seen.iter().map(|s| format!("{} {}", s.method, s.target)).collect();
+            assert_eq!(
+                targets[targets.len() - 2..],
+                ["GET /containers/web/json".to_owned(), format!("POST /v1.41/containers/{WEB_ID}/exec")],
+                "looked up, then forwarded to the full id (chunked {chunked})"
+            );
+            let forwarded = &seen[seen.len() - 1];
+            assert_eq!(
+                std::str::from_utf8(&forwarded.body).expect("UTF-8 body"),
+                canonical,
+                "the judged body, with the user pinned to uid:gid (chunked {chunked})"
+            );
+            assert_eq!(
+                forwarded.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()),
+                Some(canonical.len().to_string().as_str()),
+                "framed by its exact length (chunked {chunked})"
+            );
+            assert!(!forwarded.headers.contains_key(header::TRANSFER_ENCODING), "chunked {chunked}");
+            assert_eq!(
+                forwarded.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
+                Some("Docker-Client/20.10.24 (linux)"),
+                "the client's other headers go along"
+            );
+        }
+        assert_eq!(daemon.seen().len(), 4);
+        assert_eq!(daemon.connections(), 1, "the lookup rode the client's pinned daemon connection");
+    }
+
+    #[tokio::test]
+    async fn a_denied_exec_create_is_not_forwarded() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let container = web_container(temp.path());
+        let daemon = Daemon::start(temp.path(), move |seen| match seen.target.as_str() {
+            "/containers/web/json" => json_answer(StatusCode::OK, container.clone()),
+            _ => json_answer(StatusCode::CREATED, json!({"Id": "e1"})),
+        });
+        let proxy = proxy(temp.path(), daemon.socket.clone()).await;
+        let mut client = Client::connect(&proxy).await;
+        for (body, reason) in [
+            (r#"{"User":"app","Cmd":["sh"],"Privileged":true}"#, "privileged exec is not allowed"),
+            (r#"{"User":"0","Cmd":["sh"]}"#, "exec as root"),
+            (r#"{"Cmd":["sh"]}"#, "exec as root"),
+        ] {
+            let reply = client.send(request(Method::POST, "/v1.41/containers/web/exec", body)).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{body}");
+            let message = reply.message();
+            assert!(message.starts_with(&format!("execgate: exec denied: {reason}")), "{body}: {message}");
+        }
+        assert!(daemon.posts().is_empty(), "{:?}", daemon.posts());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_daemon_is_a_502_naming_its_socket() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let socket = temp.path().join("nobody-listens.sock");
+        let proxy = proxy(temp.path(), socket.clone()).await;
+        let reply = Client::connect(&proxy)
+            .await
+            .send(request(Method::GET, "/v1.41/containers/json?all=1", ""))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+        let message = reply.message();
+        let expected = format!("execgate: cannot reach the Docker daemon at {}: ", socket.display());
+        assert!(message.starts_with(&expected), "{message}");
+        // An exec create fails the same way at its first lookup.
+        let body = r#"{"User":"app","Cmd":["id"]}"#;
+        let reply = Client::connect(&proxy)
+            .await
+            .send(request(Method::POST, "/v1.41/containers/web/exec", body))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+        let message = reply.message();
+        assert!(message.starts_with(&expected), "{message}");
+    }
+
+    /// The daemon's inspect of exec `e1` in `web`, created with user 1000:1000.
+    fn exec_e1(running: bool) -> Value {
+        json!({
+            "ID": "e1",
+            "Running": running,
+            "ExitCode": if running { Value::Null } else { json!(0) },
+            "ContainerID": WEB_ID,
+            "ProcessConfig": {"tty": false, "entrypoint": "sleep", "arguments": ["1"], "privileged": false, "user": "1000:1000"},
+        })
+    }
+
+    #[tokio::test]
+    async fn a_start_of_a_running_exec_is_a_conflict_and_not_forwarded() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let container = web_container(temp.path());
+        let daemon = Daemon::start(temp.path(), move |seen| match seen.target.as_str() {
+            "/exec/e1/json" => json_answer(StatusCode::OK, exec_e1(true)),
+            target if target == format!("/containers/{WEB_ID}/json") => {
+                json_answer(StatusCode::OK, container.clone())
+            }
+            _ => json_answer(StatusCode::OK, Value::Null),
+        });
+        let proxy = proxy(temp.path(), daemon.socket.clone()).await;
+        let mut client = Client::connect(&proxy).await;
+        // Twice: a refused start does not keep the exec claimed, so the
+        // second is refused for the daemon's reason again.
+        for _ in 0..2 {
+            let mut sent = request(Method::POST, "/v1.41/exec/e1/start", r#"{"Detach":false,"Tty":false}"#);
+            sent.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            sent.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+            let reply = client.send(sent).await;
+            assert_eq!(reply.status, StatusCode::CONFLICT);
+            assert_eq!(
+                reply.message(),
+                "execgate: exec e1 is already running; an exec runs once (create a new one)"
+            );
+        }
+        let targets: Vec<_> = daemon.seen().iter().map(|s| format!("{} {}", s.method, s.target)).collect();
+        assert_eq!(targets, ["GET /exec/e1/json", "GET /exec/e1/json"], "only looked up, never started");
+    }
+
+    #[tokio::test]
+    async fn a_detached_start_is_forwarded_once_and_a_second_is_a_conflict() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let container = web_container(temp.path());
+        let daemon =
+            Daemon::start(temp.path(), move |seen| match (seen.method.as_str(), seen.target.as_str()) {
+                ("GET", "/exec/e1/json") => json_answer(StatusCode::OK, exec_e1(false)),
+                ("GET", target) if target == format!("/containers/{WEB_ID}/json") => {
+                    json_answer(StatusCode::OK, container.clone())
+                }
+                ("POST", "/v1.41/exec/e1/start") => {
+                    Answer { status: StatusCode::OK, headers: vec![], body: String::new() }
+                }
+                _ => not_found(seen),
+            });
+        let proxy = proxy(temp.path(), daemon.socket.clone()).await;
+        let mut client = Client::connect(&proxy).await;
+        let body = r#"{"detach":true,"Tty":false,"OutputCapacity":null}"#;
+        let reply = client.send(request(Method::POST, "/v1.41/exec/e1/start", body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        let posts = daemon.posts();
+        assert_eq!(posts.len(), 1, "{posts:?}");
+        assert_eq!(posts[0].target, "/v1.41/exec/e1/start");
+        assert_eq!(posts[0].body, r#"{"Detach":true,"Tty":false}"#.as_bytes(), "the canonical start body");
+
+        let reply = client.send(request(Method::POST, "/v1.41/exec/e1/start", body)).await;
+        assert_eq!(reply.status, StatusCode::CONFLICT);
+        assert_eq!(
+            reply.message(),
+            "execgate: exec e1 was already started through execgate; an exec runs once (create a new one)"
+        );
+        assert_eq!(daemon.posts().len(), 1, "the second start never reached the daemon");
+    }
+}

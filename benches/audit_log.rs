@@ -34,7 +34,7 @@ async fn run(log: &AuditLog, writers: usize, secs: f64) -> f64 {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let record = Record::ExecCreate(Decided {
-                    exec_id: None,
+                    subject: execgate::audit::Subject::Exec { exec_id: None },
                     decision: Verdict::Allow,
                     reasons: Capped::new(Vec::<String>::new()),
                     warnings: None,

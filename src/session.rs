@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use crate::audit::recording::Tap;
-use crate::audit::{Audit, Counts, EndReason, SessionEnd};
+use crate::audit::{Audit, Counts, EndReason, SessionEnd, Subject};
 use crate::bounds::Slot;
 use crate::daemon::inspect;
 use crate::daemon::upstream::{Control, Upstream};
@@ -215,7 +215,7 @@ impl Sessions {
             recording_error,
             detail,
         };
-        self.audit.exec_end(plan.exec_id(), plan.facts(), end).await;
+        self.audit.session_end(Subject::exec(plan.exec_id()), plan.facts(), end).await;
     }
 }
 

@@ -642,7 +642,7 @@ pub fn recordings_named_in(path: &Path) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::record::{Capped, Decided, Verdict};
+    use super::super::record::{Capped, Decided, Subject, Verdict};
     use super::*;
 
     #[test]
@@ -669,7 +669,7 @@ mod tests {
         let opened = AuditLog::open(config.clone()).expect("open");
         runtime.block_on(async {
             let seq = opened.log.append(Record::ExecStart(Decided {
-                exec_id: Some("e1".into()),
+                subject: Subject::exec("e1"),
                 decision: Verdict::Allow,
                 reasons: Capped::new(Vec::<String>::new()),
                 warnings: None,

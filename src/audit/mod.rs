@@ -24,7 +24,7 @@ use record::{Bare, Ended, Measured};
 use tracing::warn;
 
 pub use log::{AuditError, AuditLog, LogConfig};
-pub use record::{Capped, Counts, EndReason, Record, Summary};
+pub use record::{Capped, Counts, EndReason, Record, Subject, Summary};
 pub use recording::{RecordMode, Recorder, Session};
 
 /// Env names that look secret, matched case-insensitively anywhere in the name.
@@ -57,17 +57,19 @@ impl Audit {
     pub async fn open(config: AuditConfig) -> Result<(Audit, std::thread::JoinHandle<()>)> {
         let dir = config.log.dir.clone();
         let opened = log::AuditLog::open(config.log)?;
-        for exec_id in &opened.unfinished {
-            warn!(exec_id, "session left open by a previous run; recording it as incomplete");
+        for key in &opened.unfinished {
+            warn!(session = key, "session left open by a previous run; recording it as incomplete");
+            let subject = Subject::of_key(key);
+            let kind = if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
             let end = Ended {
-                exec_id: exec_id.clone(),
+                subject,
                 reason: EndReason::Incomplete,
                 exit_code: None,
                 measured: None,
                 detail: Some("execgate stopped without ending this session (killed or crashed)".into()),
                 facts: Bare {},
             };
-            opened.log.append(Record::ExecEnd(end)).await?;
+            opened.log.append(kind(end)).await?;
         }
         let recorder = Recorder::start(&dir, config.record, config.record_cap, opened.log.clone())?;
         let audit = Audit { log: opened.log, recorder, redact: Arc::new(config.redact) };
@@ -101,12 +103,14 @@ impl Audit {
         }
     }
 
-    /// Writes `exec.end` for a session. The session is over either way, so the
-    /// record is owed: if the log refuses it, it is kept and retried (see
-    /// [`AuditLog::append_owed`]).
-    pub async fn exec_end(&self, exec_id: &str, facts: impl Serialize, end: SessionEnd) {
-        let record = Record::ExecEnd(Ended {
-            exec_id: exec_id.to_owned(),
+    /// Writes `exec.end` or `attach.end` for a session. The session is over
+    /// either way, so the record is owed: if the log refuses it, it is kept and
+    /// retried (see [`AuditLog::append_owed`]).
+    pub async fn session_end(&self, subject: Subject, facts: impl Serialize, end: SessionEnd) {
+        let kind = if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
+        let session = subject.key().unwrap_or_default().to_owned();
+        let record = kind(Ended {
+            subject,
             reason: end.reason,
             exit_code: end.exit_code,
             measured: Some(Measured {
@@ -121,9 +125,9 @@ impl Audit {
         });
         if let Err(err) = self.log.append_owed(record).await {
             warn!(
-                exec_id,
+                session,
                 error = %err,
-                "the end of this exec session is not in the audit log yet; it is kept and written once the log \
+                "the end of this session is not in the audit log yet; it is kept and written once the log \
                  takes it, and new execs are refused until then"
             );
         }

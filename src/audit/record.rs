@@ -24,11 +24,18 @@ pub enum Record<F> {
     /// The end of a session an allowed start began.
     #[serde(rename = "exec.end")]
     ExecEnd(Ended<F>),
+    /// A decision on an attach to a container's stdio.
+    #[serde(rename = "attach.start")]
+    AttachStart(Decided<F>),
+    /// The end of a session an allowed attach began.
+    #[serde(rename = "attach.end")]
+    AttachEnd(Ended<F>),
     /// The prefix of a live recording, synced.
     #[serde(rename = "recording.checkpoint")]
     RecordingCheckpoint {
-        /// The exec.
-        exec_id: String,
+        /// The session.
+        #[serde(flatten)]
+        subject: Subject,
         /// Its recording so far.
         recording: Summary,
     },
@@ -77,11 +84,56 @@ pub enum Verdict {
     Deny,
 }
 
+/// What a session record is about: an exec, or an attach session. Their ids
+/// cannot be confused: an attach id starts with `attach-`, an exec id never does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Subject {
+    /// An exec (`null` at create: the daemon has not named it yet).
+    Exec {
+        /// The daemon's exec id.
+        exec_id: Option<String>,
+    },
+    /// An attach to a container's stdio.
+    Attach {
+        /// execgate's id for the session.
+        attach_id: String,
+    },
+}
+
+/// How every attach session id begins.
+pub const ATTACH_PREFIX: &str = "attach-";
+
+impl Subject {
+    /// The exec `exec_id`.
+    pub fn exec(exec_id: impl Into<String>) -> Self {
+        Subject::Exec { exec_id: Some(exec_id.into()) }
+    }
+
+    /// The session a log key names (see [`Subject::key`]).
+    pub fn of_key(key: &str) -> Self {
+        if key.starts_with(ATTACH_PREFIX) {
+            Subject::Attach { attach_id: key.to_owned() }
+        } else {
+            Subject::exec(key)
+        }
+    }
+
+    /// The id that names the session in the log, when it has one yet.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Subject::Exec { exec_id } => exec_id.as_deref(),
+            Subject::Attach { attach_id } => Some(attach_id),
+        }
+    }
+}
+
 /// A decision, with the facts it was made on.
 #[derive(Debug, Serialize)]
 pub struct Decided<F> {
-    /// The exec (`null` at create: the daemon has not named it yet).
-    pub exec_id: Option<String>,
+    /// The session it is about.
+    #[serde(flatten)]
+    pub subject: Subject,
     /// What was decided.
     pub decision: Verdict,
     /// Why not, for a denial (capped, like every request-derived field).
@@ -101,8 +153,9 @@ pub struct Decided<F> {
 /// How a session ended.
 #[derive(Debug, Serialize)]
 pub struct Ended<F> {
-    /// The exec.
-    pub exec_id: String,
+    /// The session.
+    #[serde(flatten)]
+    pub subject: Subject,
     /// Why it ended.
     pub reason: EndReason,
     /// The process's exit code, when known.
@@ -150,10 +203,12 @@ impl<F: Serialize> Record<F> {
     /// `prev`, which the writer adds), and what it does to open sessions.
     pub fn into_line(self) -> Result<(Map<String, Value>, Sessions), String> {
         let sessions = match &self {
-            Record::ExecStart(d) if d.decision == Verdict::Allow => {
-                d.exec_id.clone().map_or(Sessions::Unchanged, Sessions::Opens)
+            Record::ExecStart(d) | Record::AttachStart(d) if d.decision == Verdict::Allow => {
+                d.subject.key().map_or(Sessions::Unchanged, |key| Sessions::Opens(key.to_owned()))
             }
-            Record::ExecEnd(e) => Sessions::Closes(e.exec_id.clone()),
+            Record::ExecEnd(e) | Record::AttachEnd(e) => {
+                e.subject.key().map_or(Sessions::Unchanged, |key| Sessions::Closes(key.to_owned()))
+            }
             _ => Sessions::Unchanged,
         };
         match serde_json::to_value(self) {
@@ -167,10 +222,12 @@ impl<F: Serialize> Record<F> {
 impl Sessions {
     /// What a record read back from the log does (on resume).
     pub fn of_line(record: &Value) -> Self {
-        let Some(id) = record["exec_id"].as_str() else { return Sessions::Unchanged };
+        let Some(id) = record["exec_id"].as_str().or_else(|| record["attach_id"].as_str()) else {
+            return Sessions::Unchanged;
+        };
         match (record["event"].as_str(), record["decision"].as_str()) {
-            (Some("exec.start"), Some("allow")) => Sessions::Opens(id.to_owned()),
-            (Some("exec.end"), _) => Sessions::Closes(id.to_owned()),
+            (Some("exec.start" | "attach.start"), Some("allow")) => Sessions::Opens(id.to_owned()),
+            (Some("exec.end" | "attach.end"), _) => Sessions::Closes(id.to_owned()),
             _ => Sessions::Unchanged,
         }
     }
@@ -315,7 +372,7 @@ mod tests {
             command: Capped,
         }
         let start = Record::ExecStart(Decided {
-            exec_id: Some("e1".into()),
+            subject: Subject::exec("e1"),
             decision: Verdict::Allow,
             reasons: Capped::new(Vec::<String>::new()),
             warnings: Some(Capped::new(Vec::<String>::new())),
@@ -330,7 +387,7 @@ mod tests {
         );
         assert_eq!(sessions, Sessions::Opens("e1".into()));
         let end: Record<Bare> = Record::ExecEnd(Ended {
-            exec_id: "e1".into(),
+            subject: Subject::exec("e1"),
             reason: EndReason::Incomplete,
             exit_code: None,
             measured: None,

@@ -28,7 +28,7 @@ use tracing::warn;
 
 use super::chain;
 use super::log::AuditLog;
-use super::record::{Bare, Counts, Record, Summary};
+use super::record::{Bare, Counts, Record, Subject, Summary};
 use crate::docker_stream::{Demux, Stream};
 
 /// Messages queued to the recorder before a pump waits (backpressure, not loss).
@@ -56,8 +56,10 @@ pub enum RecordMode {
 /// What a recording starts with.
 #[derive(Debug, Clone)]
 pub struct Header {
-    /// The exec.
-    pub exec_id: String,
+    /// The session: an exec, or an attach.
+    pub subject: Subject,
+    /// Container id (full).
+    pub container_id: String,
     /// Container name.
     pub container: String,
     /// Command and arguments.
@@ -85,7 +87,8 @@ enum FirstLine<'a> {
     },
     Frames {
         execgate_recording: u8,
-        exec_id: &'a str,
+        #[serde(flatten)]
+        subject: &'a Subject,
         container: &'a str,
         command: &'a [String],
         user: &'a str,
@@ -156,7 +159,10 @@ pub struct Recorder {
 struct Shared {
     /// Unique per session (not per exec).
     key: u64,
+    /// The session's id in the log (exec id or attach id).
     id: Arc<str>,
+    /// For an attach session, its container's id and name (resizes find it by either).
+    container: Option<(String, String)>,
     started: Instant,
     /// Why the recording failed, set once by whoever saw it fail.
     failure: OnceLock<String>,
@@ -236,12 +242,14 @@ impl Recorder {
     /// cannot be created (full disk, read-only or immutable directory) must not
     /// start.
     pub async fn open(&self, header: Header) -> Result<Session, OpenError> {
-        let name =
-            format!("{}-{}.{}", file_stamp(), header.exec_id, if header.tty { "cast" } else { "jsonl" });
+        let id = header.subject.key().unwrap_or_default().to_owned();
+        let name = format!("{}-{id}.{}", file_stamp(), if header.tty { "cast" } else { "jsonl" });
         let relative = format!("sessions/{name}");
         let shared = Arc::new(Shared {
             key: self.next_key.fetch_add(1, Ordering::Relaxed),
-            id: Arc::from(header.exec_id.as_str()),
+            id: Arc::from(id.as_str()),
+            container: matches!(header.subject, Subject::Attach { .. })
+                .then(|| (header.container_id.clone(), header.container.clone())),
             started: Instant::now(),
             failure: OnceLock::new(),
             failed: CancellationToken::new(),
@@ -273,22 +281,47 @@ impl Recorder {
         }
         // Resizes go to the first live session of an exec; a second start of
         // it is refused before it gets here, but must not take its place anyway.
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(header.exec_id.clone())
-            .or_insert_with(|| shared.clone());
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_insert_with(|| shared.clone());
         Ok(Session { shared, recorder: self.clone(), path: relative })
     }
 
-    /// Records a terminal resize of a live session (`POST /exec/{id}/resize`).
+    /// Records a terminal resize of a live exec session (`POST /exec/{id}/resize`).
     pub async fn resize(&self, exec_id: &str, width: u64, height: u64) {
         let shared = self.live.lock().unwrap_or_else(|p| p.into_inner()).get(exec_id).cloned();
-        if let (Some(shared), true) = (shared, self.enabled()) {
-            let at = shared.started.elapsed();
-            if self.tx.send(Event::Resize { key: shared.key, at, width, height }).await.is_err() {
-                shared.fail("the recorder thread stopped".into());
-            }
+        if let Some(shared) = shared {
+            self.resize_session(&shared, width, height).await;
+        }
+    }
+
+    /// Records a resize of a container's terminal (`POST /containers/{name}/resize`)
+    /// in every live attach session to it. `reference` is what the client
+    /// named: the full id, the name, or an id prefix.
+    pub async fn resize_container(&self, reference: &str, width: u64, height: u64) {
+        let reference = reference.trim_start_matches('/');
+        let attached: Vec<Arc<Shared>> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|shared| {
+                shared.container.as_ref().is_some_and(|(id, name)| {
+                    name == reference || (!reference.is_empty() && id.starts_with(reference))
+                })
+            })
+            .cloned()
+            .collect();
+        for shared in attached {
+            self.resize_session(&shared, width, height).await;
+        }
+    }
+
+    async fn resize_session(&self, shared: &Arc<Shared>, width: u64, height: u64) {
+        if !self.enabled() {
+            return;
+        }
+        let at = shared.started.elapsed();
+        if self.tx.send(Event::Resize { key: shared.key, at, width, height }).await.is_err() {
+            shared.fail("the recorder thread stopped".into());
         }
     }
 
@@ -349,7 +382,7 @@ impl Session {
             (None, result) => result.map(Some),
         };
         if let Err(reason) = &result {
-            warn!(exec_id = %s.id, error = %reason, "session recording is incomplete");
+            warn!(session = %s.id, error = %reason, "session recording is incomplete");
         }
         (result, counts)
     }
@@ -452,12 +485,19 @@ impl Open {
                 height,
                 timestamp: started,
                 command: header.command.join(" "),
-                title: format!("exec {} in {} as {}", header.exec_id, header.container, header.user),
+                title: match &header.subject {
+                    Subject::Attach { attach_id } => {
+                        format!("attach {attach_id} to {} ({} as {})", header.container, header.command.join(" "), header.user)
+                    }
+                    Subject::Exec { exec_id } => {
+                        format!("exec {} in {} as {}", exec_id.as_deref().unwrap_or_default(), header.container, header.user)
+                    }
+                },
             }
         } else {
             FirstLine::Frames {
                 execgate_recording: 1,
-                exec_id: &header.exec_id,
+                subject: &header.subject,
                 container: &header.container,
                 command: &header.command,
                 user: &header.user,
@@ -566,7 +606,7 @@ impl Live {
     ) {
         let Some(live) = slot.get_mut(&key) else { return };
         if let Err(err) = op(&mut live.file) {
-            warn!(exec_id = %live.shared.id, path = %live.file.relative, error = %err, "session recording {what} failed; cutting the session");
+            warn!(session = %live.shared.id, path = %live.file.relative, error = %err, "session recording {what} failed; cutting the session");
             live.shared.fail(format!("{what} of {} failed: {err}", live.file.relative));
             slot.remove(&key);
         }
@@ -584,7 +624,7 @@ fn run(mut rx: mpsc::Receiver<Event>, log: AuditLog) {
                         open.insert(shared.key, Live { file, shared });
                     }
                     Err(err) => {
-                        warn!(exec_id = %shared.id, path = %path.display(), error = %err, "cannot create session recording");
+                        warn!(session = %shared.id, path = %path.display(), error = %err, "cannot create session recording");
                         shared.fail(err.to_string());
                     }
                 }
@@ -641,7 +681,7 @@ fn run(mut rx: mpsc::Receiver<Event>, log: AuditLog) {
                     if let (Some((bytes, sha256)), Some(live)) = (synced, open.get(&key)) {
                         let recording = Summary { path: live.file.relative.clone(), bytes, sha256 };
                         let record: Record<Bare> =
-                            Record::RecordingCheckpoint { exec_id: live.shared.id.to_string(), recording };
+                            Record::RecordingCheckpoint { subject: Subject::of_key(&live.shared.id), recording };
                         log.append_later(record);
                     }
                 }

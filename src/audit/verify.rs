@@ -346,7 +346,7 @@ mod tests {
     fn start(id: &str, decision: Verdict) -> Record<Value> {
         let recording = (decision == Verdict::Allow).then(|| json!({"path": format!("sessions/{id}.jsonl")}));
         Record::ExecStart(Decided {
-            exec_id: Some(id.into()),
+            subject: crate::audit::Subject::exec(id),
             decision,
             reasons: Capped::new(Vec::<String>::new()),
             warnings: None,
@@ -364,7 +364,7 @@ mod tests {
             recording_error: recording_error.map(str::to_owned),
         });
         Record::ExecEnd(Ended {
-            exec_id: id.into(),
+            subject: crate::audit::Subject::exec(id),
             reason,
             exit_code: None,
             measured,

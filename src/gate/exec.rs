@@ -13,12 +13,13 @@ use super::create::ExecConfig;
 use super::facts::{ExecFacts, RecordingPath, RefusedFacts, StartFacts};
 use super::identity::Identity;
 use super::input::{self, Input, RequestInfo};
+use super::judge;
 use super::memory::{Memory, StartClaim};
 use super::permit::{CreatePermit, Judged, Sealed, StartPermit, StartPlan};
 use super::start::StartConfig;
 use super::users::{UserRules, Users};
-use crate::audit::record::{Decided, Verdict};
-use crate::audit::{Audit, Capped, Record, recording::Header};
+use crate::audit::record::{Decided, Subject};
+use crate::audit::{Audit, Record, recording::Header};
 use crate::daemon::inspect::{self, ContainerInfo, ExecInspect};
 use crate::daemon::upstream::Control;
 use crate::http::body::Body;
@@ -94,7 +95,7 @@ impl ExecGate {
         parts: Parts,
         prefix: &Prefix,
     ) -> Result<(ContainerInfo, Identity, Sealed), ProxyError> {
-        self.require_no_owed_records()?;
+        judge::require_no_owed_records(&self.audit)?;
         let container = inspect::container_inspect(daemon, reference).await?;
         require_running(&container)?;
         let user = self.users.at_create(daemon, &container, &config.user).await?;
@@ -111,18 +112,6 @@ impl ExecGate {
     /// Remembers a created exec under the id the daemon gave it.
     pub fn remember(&self, exec_id: String, judged: Judged) {
         self.memory.remember(exec_id, judged);
-    }
-
-    /// Refuses new execs while records of finished ones wait for the log: the
-    /// trail must catch up before anything more runs.
-    fn require_no_owed_records(&self) -> Result<(), ProxyError> {
-        match self.audit.log().pending() {
-            0 => Ok(()),
-            n => Err(ProxyError::AuditUnavailable(format!(
-                "{n} audit records (session ends, denials) are waiting for the log to take them; new execs \
-                 are refused until it does"
-            ))),
-        }
     }
 
     /// Judges `POST /exec/{id}/start` with the caller who starts it.
@@ -216,7 +205,7 @@ impl ExecGate {
         exec_id: &str,
         judged: Option<&Judged>,
     ) -> Result<(StartClaim<'_>, ExecInspect, ContainerInfo, Identity), ProxyError> {
-        self.require_no_owed_records()?;
+        judge::require_no_owed_records(&self.audit)?;
         let claim = self.memory.claim_start(exec_id)?;
         let inspect = inspect::exec_inspect(daemon, exec_id).await?;
         if inspect.running {
@@ -233,40 +222,6 @@ impl ExecGate {
         Ok((claim, inspect, container, user))
     }
 
-    /// Makes a decision durable, as the record `kind` makes of it. An allowed
-    /// exec whose record cannot be written is refused: nothing runs that the
-    /// trail does not hold. A denial is returned as the error.
-    async fn record<F: Serialize>(
-        &self,
-        kind: fn(Decided<F>) -> Record<F>,
-        exec_id: Option<&str>,
-        decision: &Decision,
-        facts: F,
-    ) -> Result<u64, ProxyError> {
-        let verdict = if decision.allowed() { Verdict::Allow } else { Verdict::Deny };
-        let record = kind(Decided {
-            exec_id: exec_id.map(str::to_owned),
-            decision: verdict,
-            reasons: Capped::new(&decision.deny),
-            warnings: Some(Capped::new(&decision.warn)),
-            policy_hash: Some(decision.policy_hash.clone()),
-            facts,
-        });
-        if verdict == Verdict::Allow {
-            return self
-                .audit
-                .log()
-                .append(record)
-                .await
-                .map_err(|e| ProxyError::AuditUnavailable(e.to_string()));
-        }
-        // A denial has happened once it is decided: its record is owed.
-        if let Err(err) = self.audit.log().append_owed(record).await {
-            warn!(error = %err, "a denial is not in the audit log yet; it is kept and retried");
-        }
-        Err(ProxyError::Denied(decision.deny.clone()))
-    }
-
     /// The facts of a request refused before any decision.
     fn refused_facts(
         &self,
@@ -278,9 +233,7 @@ impl ExecGate {
         RefusedFacts::of(config, reference, caller, request, &self.audit)
     }
 
-    /// Records a refusal that came before any decision (the container or user
-    /// could not be resolved, the exec changed) as the record `kind` makes of
-    /// it, and returns the error.
+    /// Records a refusal that came before any decision, and returns the error.
     async fn refused(
         &self,
         kind: fn(Decided<RefusedFacts>) -> Record<RefusedFacts>,
@@ -288,33 +241,24 @@ impl ExecGate {
         facts: RefusedFacts,
         err: ProxyError,
     ) -> ProxyError {
-        let record = kind(Decided {
-            exec_id: exec_id.map(str::to_owned),
-            decision: Verdict::Deny,
-            reasons: Capped::new([err.to_string()]),
-            warnings: None,
-            policy_hash: None,
-            facts,
-        });
-        if let Err(audit_err) = self.audit.log().append_owed(record).await {
-            warn!(error = %audit_err, "a refusal is not in the audit log yet; it is kept and retried");
-        }
-        err
+        judge::refused(&self.audit, kind, exec_subject(exec_id), facts, err).await
+    }
+
+    /// Makes a decision durable (see [`judge::record`]).
+    async fn record<F: Serialize>(
+        &self,
+        kind: fn(Decided<F>) -> Record<F>,
+        exec_id: Option<&str>,
+        decision: &Decision,
+        facts: F,
+    ) -> Result<u64, ProxyError> {
+        judge::record(&self.audit, kind, exec_subject(exec_id), decision, facts).await
     }
 
     /// Evaluates the policy and logs the decision.
     fn decide(&self, input: &Input<'_>, exec_id: Option<&str>) -> Decision {
         let started = std::time::Instant::now();
-        let policies = self.policies.current();
-        // An input that cannot be built is a denial, never an input judged without it.
-        let decision = match serde_json::to_value(input) {
-            Ok(value) => policies.decide(&value),
-            Err(err) => Decision {
-                deny: vec![format!("cannot build the policy input (fail closed): {err}")],
-                warn: Vec::new(),
-                policy_hash: policies.hash().to_owned(),
-            },
-        };
+        let decision = judge::evaluate(&self.policies, input);
         let decision_us = started.elapsed().as_micros() as u64;
         let cmd = input.exec.cmd.as_deref().unwrap_or_default().join(" ");
         if decision.allowed() {
@@ -332,6 +276,11 @@ impl ExecGate {
         }
         decision
     }
+}
+
+/// An exec's records name it by its id; a create's by none yet.
+fn exec_subject(exec_id: Option<&str>) -> Subject {
+    Subject::Exec { exec_id: exec_id.map(str::to_owned) }
 }
 
 /// The daemon refuses execs into stopped containers; say so in its words rather
@@ -383,7 +332,8 @@ fn from_inspect(inspect: &ExecInspect) -> ExecConfig {
 fn recording_header(input: &Input<'_>, exec_id: &str) -> Header {
     let start = input.start.copied().unwrap_or_default();
     Header {
-        exec_id: exec_id.to_owned(),
+        subject: Subject::exec(exec_id),
+        container_id: input.container.id.clone(),
         container: input.container.name.clone(),
         command: input.exec.cmd.clone().unwrap_or_default(),
         user: input.user.resolved.spec.clone(),

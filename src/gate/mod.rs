@@ -13,6 +13,7 @@ mod facts;
 pub mod gojson;
 pub mod identity;
 mod input;
+mod judge;
 mod memory;
 mod permit;
 mod rootfs;

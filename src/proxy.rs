@@ -14,13 +14,14 @@ use tracing::warn;
 
 use crate::audit::Audit;
 use crate::daemon::upstream::{Control, Pinned, Upstream};
-use crate::gate::{ExecGate, Judged, StartPlan};
+use crate::gate::{AttachGate, ExecGate, Judged, UserRules};
 use crate::http::body::{self, Body};
 use crate::http::error::ProxyError;
 use crate::http::framing::check_framing;
 use crate::http::route::{self, Prefix, Route};
 use crate::peer::{Caller, CallerInfo};
-use crate::session::{Hijacked, Lifecycle, Sessions};
+use crate::policy::Policies;
+use crate::session::{Hijacked, Lifecycle, Plan, Sessions};
 
 /// Largest exec create answer execgate reads to learn the new exec's id.
 const MAX_CREATE_ANSWER: usize = 64 * 1024;
@@ -29,6 +30,7 @@ const MAX_CREATE_ANSWER: usize = 64 * 1024;
 pub struct Proxy {
     upstream: Upstream,
     exec: ExecGate,
+    attach: AttachGate,
     audit: Audit,
     sessions: Sessions,
 }
@@ -81,9 +83,17 @@ impl Connection {
 impl Proxy {
     /// A proxy towards `upstream` judging execs with `exec` and recording
     /// sessions in `audit`.
-    pub fn new(upstream: Upstream, exec: ExecGate, audit: Audit, lifecycle: Lifecycle) -> Self {
+    pub fn new(
+        upstream: Upstream,
+        policies: Arc<Policies>,
+        users: UserRules,
+        audit: Audit,
+        lifecycle: Lifecycle,
+    ) -> Self {
         let sessions = Sessions::new(upstream.clone(), audit.clone(), lifecycle);
-        Proxy { upstream, exec, audit, sessions }
+        let exec = ExecGate::new(policies.clone(), users, audit.clone());
+        let attach = AttachGate::new(policies, users, audit.clone());
+        Proxy { upstream, exec, attach, audit, sessions }
     }
 
     /// Answers one request; failures become Docker-style error responses here.
@@ -113,10 +123,33 @@ impl Proxy {
         let request = request.map(|b| b.boxed());
         match route {
             Route::Other => self.relay(conn, request, upgrade).await,
-            Route::Attach { .. } => self.hijack(conn, request, upgrade).await,
+            Route::Attach { container, prefix } => {
+                // Judged and streamed in a tracked task, as an exec start is.
+                let (answer, answered) = oneshot::channel();
+                let (proxy, conn, name) = (self.clone(), conn.clone(), container.clone());
+                self.sessions.spawn(async move {
+                    let response = proxy.attach(&conn, request, &name, &prefix, upgrade).await;
+                    let _ = answer.send(response);
+                });
+                answered.await.unwrap_or_else(|_| {
+                    Err(ProxyError::Internal(format!(
+                        "the task judging the attach to container {container:?} ended without an answer"
+                    )))
+                })
+            }
+            Route::AttachWebsocket { container } => Err(ProxyError::AttachDenied(vec![format!(
+                "an attach to container {container:?} over a WebSocket (GET …/attach/ws) cannot be judged \
+                 and recorded by execgate; use POST /containers/{{id}}/attach"
+            )])),
             Route::ExecResize { exec_id } => {
                 if let Some((width, height)) = terminal_size(request.uri().query()) {
                     self.audit.recorder().resize(&exec_id, width, height).await;
+                }
+                self.relay(conn, request, upgrade).await
+            }
+            Route::ContainerResize { container } => {
+                if let Some((width, height)) = terminal_size(request.uri().query()) {
+                    self.audit.recorder().resize_container(&container, width, height).await;
                 }
                 self.relay(conn, request, upgrade).await
             }
@@ -167,7 +200,7 @@ impl Proxy {
         let response = match sent {
             Ok(response) => response,
             Err(err) => {
-                self.sessions.never_started(plan, err.to_string()).await;
+                self.sessions.never_started(Plan::Exec(Box::new(plan)), err.to_string()).await;
                 return Err(err);
             }
         };
@@ -178,10 +211,42 @@ impl Proxy {
             return Ok(response.map(|b| b.boxed()));
         }
         if detached || status != StatusCode::SWITCHING_PROTOCOLS {
-            self.sessions.never_started(plan, format!("the daemon answered {status}")).await;
+            self.sessions
+                .never_started(Plan::Exec(Box::new(plan)), format!("the daemon answered {status}"))
+                .await;
             return Ok(self.maybe_stream(conn, response, upgrade));
         }
-        Ok(self.stream(conn, response, upgrade, Some(plan)))
+        Ok(self.stream(conn, response, upgrade, Some(Plan::Exec(Box::new(plan)))))
+    }
+
+    /// Judges an attach and runs the recorded session it allows.
+    async fn attach(
+        &self,
+        conn: &Connection,
+        request: Request<Body>,
+        container: &str,
+        prefix: &Prefix,
+        upgrade: bool,
+    ) -> Result<Response<Body>, ProxyError> {
+        let daemon = Control::pinned(&self.upstream, &conn.pinned);
+        let permit = self.attach.attach(&daemon, conn.caller_info(), request, container, prefix).await?;
+        let (sent, plan) = permit.forward(&self.upstream, upgrade).await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                self.sessions.never_started(Plan::Attach(Box::new(plan)), err.to_string()).await;
+                return Err(err);
+            }
+        };
+        let status = response.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            // The daemon refused before streaming (no such container, bad detach keys, paused).
+            self.sessions
+                .never_started(Plan::Attach(Box::new(plan)), format!("the daemon answered {status}"))
+                .await;
+            return Ok(response.map(|b| b.boxed()));
+        }
+        Ok(self.stream(conn, response, upgrade, Some(Plan::Attach(Box::new(plan)))))
     }
 
     /// Reads the id from a successful exec create answer, remembers what was
@@ -263,7 +328,7 @@ impl Proxy {
         conn: &Connection,
         mut response: Response<Incoming>,
         client_upgrade: bool,
-        plan: Option<StartPlan>,
+        plan: Option<Plan>,
     ) -> Response<Body> {
         let daemon = hyper::upgrade::on(&mut response);
         self.sessions.bridge(plan, conn.claim(), daemon);
@@ -456,13 +521,13 @@ mod tests {
             pin: PinUser::On,
             unpinned_starts: UnpinnedStarts::Refuse,
         };
-        let exec = ExecGate::new(policies(), rules, audit.clone());
+
         let lifecycle = Lifecycle {
             sessions: TaskTracker::new(),
             stopping: CancellationToken::new(),
             cut: CancellationToken::new(),
         };
-        Arc::new(Proxy::new(Upstream::new(socket, None), exec, audit, lifecycle))
+        Arc::new(Proxy::new(Upstream::new(socket, None), policies(), rules, audit, lifecycle))
     }
 
     /// One client connection to the proxy, served as `serve_connection` serves it.

@@ -1,7 +1,7 @@
-//! An exec session once its start is judged, end to end: the stream bridged
-//! and teed to its recording, the exit code learned, the end reason settled,
-//! the end recorded. The proxy hands each judged start here and goes back to
-//! dispatching; attach sessions will come the same way.
+//! A session once it is judged, end to end: the stream bridged and teed to
+//! its recording, the exit code learned, the end reason settled, the end
+//! recorded. The proxy hands each judged exec start and attach here and goes
+//! back to dispatching.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,16 +14,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+use crate::audit::Session;
 use crate::audit::recording::Tap;
 use crate::audit::{Audit, Counts, EndReason, SessionEnd, Subject};
 use crate::bounds::Slot;
 use crate::daemon::inspect;
 use crate::daemon::upstream::{Control, Upstream};
-use crate::gate::StartPlan;
+use crate::gate::{AttachPlan, StartPlan};
 use crate::tunnel::{self, Ending};
 
 /// How often a running exec is asked whether it has ended.
 const EXIT_POLL: Duration = Duration::from_millis(500);
+
+/// How many times a container whose attach stream the daemon closed is asked
+/// again, [`EXIT_POLL`] apart, before it counts as detached rather than exited.
+const ATTACH_EXIT_CHECKS: usize = 2;
 
 /// A client socket taken over from HTTP: the stream, and the bytes the client
 /// had already sent past its request (they belong to the stream).
@@ -57,6 +62,30 @@ pub struct Sessions {
     cut: CancellationToken,
 }
 
+/// A judged session: an exec start's, or an attach's.
+pub enum Plan {
+    /// An exec start.
+    Exec(Box<StartPlan>),
+    /// An attach to a container's stdio.
+    Attach(Box<AttachPlan>),
+}
+
+impl Plan {
+    fn recording(&self) -> Option<&Session> {
+        match self {
+            Plan::Exec(p) => p.recording(),
+            Plan::Attach(p) => p.recording(),
+        }
+    }
+
+    fn tty(&self) -> bool {
+        match self {
+            Plan::Exec(p) => p.tty(),
+            Plan::Attach(p) => p.tty(),
+        }
+    }
+}
+
 /// How a bridged session's task ended.
 #[derive(Debug)]
 enum Outcome {
@@ -85,7 +114,7 @@ impl Sessions {
     /// Bridges the client's socket, once the HTTP server hands it over, to the
     /// daemon's upgraded connection, in a tracked task; records the session
     /// when `plan` is an exec start's.
-    pub fn bridge(&self, plan: Option<StartPlan>, client: oneshot::Receiver<Hijacked>, daemon: OnUpgrade) {
+    pub fn bridge(&self, plan: Option<Plan>, client: oneshot::Receiver<Hijacked>, daemon: OnUpgrade) {
         let sessions = self.clone();
         self.tasks.spawn(async move {
             let taps = plan.as_ref().and_then(|p| p.recording().map(|s| s.taps(p.tty())));
@@ -116,7 +145,8 @@ impl Sessions {
                 () = recording_failed.cancelled() => Outcome::RecordingFailed,
             };
             match plan {
-                Some(plan) => sessions.end_session(plan, outcome).await,
+                Some(Plan::Exec(plan)) => sessions.end_exec_session(plan, outcome).await,
+                Some(Plan::Attach(plan)) => sessions.end_attach_session(plan, outcome).await,
                 None => debug!(?outcome, "stream closed"),
             }
         });
@@ -135,17 +165,17 @@ impl Sessions {
                 None if sessions.stopping.is_cancelled() => (EndReason::ProxyShutdown, None),
                 None => (EndReason::DaemonError, Some("the daemon stopped reporting on the exec".to_owned())),
             };
-            sessions.end(plan, reason, exit_code, detail, false).await;
+            sessions.end(Plan::Exec(Box::new(plan)), reason, exit_code, detail, false).await;
         });
     }
 
-    /// Records the end of a start that never became a session.
-    pub async fn never_started(&self, plan: StartPlan, detail: String) {
+    /// Records the end of a session that never began.
+    pub async fn never_started(&self, plan: Plan, detail: String) {
         self.end(plan, EndReason::DaemonError, None, Some(detail), false).await;
     }
 
-    /// Classifies how a bridged session ended and records it.
-    async fn end_session(&self, plan: StartPlan, outcome: Outcome) {
+    /// Classifies how a bridged exec session ended and records it.
+    async fn end_exec_session(&self, plan: Box<StartPlan>, outcome: Outcome) {
         let inspect = inspect::exec_inspect(&Control::pooled(&self.upstream), plan.exec_id()).await;
         let running = inspect.as_ref().is_ok_and(|i| i.running);
         let (reason, detail) = match (&outcome, &inspect) {
@@ -169,7 +199,42 @@ impl Sessions {
             (Ok(_), EndReason::ClientHangup | EndReason::Detached) => self.wait_exit(plan.exec_id()).await,
             _ => None,
         };
-        self.end(plan, reason, exit_code, detail, true).await;
+        self.end(Plan::Exec(plan), reason, exit_code, detail, true).await;
+    }
+
+    /// Classifies how a bridged attach session ended and records it. The
+    /// daemon ends an attach when PID 1 exits; one that ends while it runs on
+    /// was detached (detach keys) or left by its client. Nothing is waited
+    /// for: a container may run for months.
+    async fn end_attach_session(&self, plan: Box<AttachPlan>, outcome: Outcome) {
+        let daemon = Control::pooled(&self.upstream);
+        let mut container = inspect::container_inspect(&daemon, plan.container_id()).await;
+        // The stream closes as PID 1 exits; give the daemon a moment to say so.
+        for _ in 0..ATTACH_EXIT_CHECKS {
+            if !matches!(&container, Ok(c) if c.running)
+                || !matches!(outcome, Outcome::Bridged(Ok(Ending::Closed)))
+            {
+                break;
+            }
+            tokio::time::sleep(EXIT_POLL).await;
+            container = inspect::container_inspect(&daemon, plan.container_id()).await;
+        }
+        let running = container.as_ref().is_ok_and(|c| c.running);
+        let (reason, detail) = match (&outcome, &container) {
+            (Outcome::Cut, _) => (EndReason::ProxyShutdown, None),
+            (Outcome::RecordingFailed, _) => (
+                EndReason::RecordingFailed,
+                running.then(|| "the container was still running when execgate cut its stream".to_owned()),
+            ),
+            (Outcome::Bridged(Err(err)), _) => (EndReason::DaemonError, Some(err.to_string())),
+            (Outcome::Bridged(Ok(Ending::DaemonGone)), _) => (EndReason::DaemonError, None),
+            (Outcome::Bridged(Ok(_)), Err(err)) => (EndReason::DaemonError, Some(err.to_string())),
+            (Outcome::Bridged(Ok(Ending::ClientGone)), Ok(_)) => (EndReason::ClientHangup, None),
+            (Outcome::Bridged(Ok(_)), Ok(_)) if running => (EndReason::Detached, None),
+            (Outcome::Bridged(Ok(_)), Ok(_)) => (EndReason::Exited, None),
+        };
+        let exit_code = container.ok().and_then(|c| c.exit_code);
+        self.end(Plan::Attach(plan), reason, exit_code, detail, true).await;
     }
 
     /// Polls the exec until it ends; `None` when execgate stops first or the
@@ -190,14 +255,18 @@ impl Sessions {
 
     async fn end(
         &self,
-        mut plan: StartPlan,
+        mut plan: Plan,
         reason: EndReason,
         exit_code: Option<i64>,
         detail: Option<String>,
         output_captured: bool,
     ) {
         // Only a session that streamed through execgate has bytes to count.
-        let (recording, counts) = match plan.take_recording() {
+        let session = match &mut plan {
+            Plan::Exec(p) => p.take_recording(),
+            Plan::Attach(p) => p.take_recording(),
+        };
+        let (recording, counts) = match session {
             Some(session) => session.finish().await,
             None => (Ok(None), Counts::default()),
         };
@@ -208,14 +277,23 @@ impl Sessions {
         let end = SessionEnd {
             reason,
             exit_code,
-            duration: plan.elapsed(),
+            duration: match &plan {
+                Plan::Exec(p) => p.elapsed(),
+                Plan::Attach(p) => p.elapsed(),
+            },
             counts,
             output_captured,
             recording,
             recording_error,
             detail,
         };
-        self.audit.session_end(Subject::exec(plan.exec_id()), plan.facts(), end).await;
+        match plan {
+            Plan::Exec(p) => self.audit.session_end(Subject::exec(p.exec_id()), p.facts(), end).await,
+            Plan::Attach(p) => {
+                let subject = Subject::Attach { attach_id: p.attach_id().to_owned() };
+                self.audit.session_end(subject, p.facts(), end).await;
+            }
+        }
     }
 }
 

@@ -41,6 +41,7 @@ pub mod route {
                 ("/exec/(?P<name>.*)/start$", "start"),
                 ("/exec/(?P<name>.*)/resize$", "resize"),
                 ("/containers/(?P<name>.*)/attach$", "attach"),
+                ("/containers/(?P<name>.*)/resize$", "container-resize"),
             ]
             .into_iter()
             .map(|(tail, kind)| (Regex::new(&format!("{head}{tail}")).expect("pattern"), kind))
@@ -61,22 +62,42 @@ pub mod route {
                 "create" => Route::ExecCreate { container: name, prefix },
                 "start" => Route::ExecStart { exec_id: name, prefix },
                 "resize" => Route::ExecResize { exec_id: name },
-                _ => Route::Attach { container: name },
+                "attach" => Route::Attach { container: name, prefix },
+                _ => Route::ContainerResize { container: name },
             };
         }
         Route::Other
     }
 
+    /// What the daemon's router makes of a GET to the decoded `path`: only
+    /// the WebSocket attach matters.
+    fn classify_get(path: &str) -> Route {
+        static WS: OnceLock<Regex> = OnceLock::new();
+        let ws = WS.get_or_init(|| {
+            Regex::new(
+                r"^(?:/v(?:[0-9.]+|[0-9][0-9A-Za-z.\-]*))?(?:/libpod)?/containers/(?P<name>.*)/attach/ws$",
+            )
+            .expect("pattern")
+        });
+        match ws.captures(path) {
+            Some(m) => Route::AttachWebsocket { container: m["name"].to_owned() },
+            None => Route::Other,
+        }
+    }
+
     /// `None` for a path the daemon refuses to parse.
     pub fn classify(post: bool, path: &str) -> Option<Route> {
         let decoded = unescape(path)?;
-        Some(if post { classify_decoded(&decoded) } else { Route::Other })
+        Some(if post { classify_decoded(&decoded) } else { classify_get(&decoded) })
     }
 
     /// The name (container or exec id) a route carries.
     pub fn name(route: &Route) -> Option<&str> {
         match route {
-            Route::ExecCreate { container, .. } | Route::Attach { container } => Some(container),
+            Route::ExecCreate { container, .. }
+            | Route::Attach { container, .. }
+            | Route::AttachWebsocket { container }
+            | Route::ContainerResize { container } => Some(container),
             Route::ExecStart { exec_id, .. } | Route::ExecResize { exec_id } => Some(exec_id),
             Route::Other => None,
         }

@@ -60,7 +60,8 @@ impl Audit {
         for key in &opened.unfinished {
             warn!(session = key, "session left open by a previous run; recording it as incomplete");
             let subject = Subject::of_key(key);
-            let kind = if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
+            let kind =
+                if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
             let end = Ended {
                 subject,
                 reason: EndReason::Incomplete,
@@ -107,7 +108,8 @@ impl Audit {
     /// either way, so the record is owed: if the log refuses it, it is kept and
     /// retried (see [`AuditLog::append_owed`]).
     pub async fn session_end(&self, subject: Subject, facts: impl Serialize, end: SessionEnd) {
-        let kind = if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
+        let kind =
+            if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
         let session = subject.key().unwrap_or_default().to_owned();
         let record = kind(Ended {
             subject,

@@ -487,10 +487,20 @@ impl Open {
                 command: header.command.join(" "),
                 title: match &header.subject {
                     Subject::Attach { attach_id } => {
-                        format!("attach {attach_id} to {} ({} as {})", header.container, header.command.join(" "), header.user)
+                        format!(
+                            "attach {attach_id} to {} ({} as {})",
+                            header.container,
+                            header.command.join(" "),
+                            header.user
+                        )
                     }
                     Subject::Exec { exec_id } => {
-                        format!("exec {} in {} as {}", exec_id.as_deref().unwrap_or_default(), header.container, header.user)
+                        format!(
+                            "exec {} in {} as {}",
+                            exec_id.as_deref().unwrap_or_default(),
+                            header.container,
+                            header.user
+                        )
                     }
                 },
             }
@@ -680,8 +690,10 @@ fn run(mut rx: mpsc::Receiver<Event>, log: AuditLog) {
                     });
                     if let (Some((bytes, sha256)), Some(live)) = (synced, open.get(&key)) {
                         let recording = Summary { path: live.file.relative.clone(), bytes, sha256 };
-                        let record: Record<Bare> =
-                            Record::RecordingCheckpoint { subject: Subject::of_key(&live.shared.id), recording };
+                        let record: Record<Bare> = Record::RecordingCheckpoint {
+                            subject: Subject::of_key(&live.shared.id),
+                            recording,
+                        };
                         log.append_later(record);
                     }
                 }

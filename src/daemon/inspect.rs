@@ -43,6 +43,17 @@ pub struct ContainerInfo {
     pub group_add: Vec<String>,
     /// Running now.
     pub running: bool,
+    /// `State.Status`: created, running, paused, restarting, exited, dead.
+    pub status: String,
+    /// Has a TTY (`Config.Tty`): its attach stream is raw, else multiplexed.
+    pub tty: bool,
+    /// Keeps stdin open (`Config.OpenStdin`, `-i`): an attach can write to PID 1.
+    pub open_stdin: bool,
+    /// PID 1's command (`Path` then `Args`).
+    pub command: Vec<String>,
+    /// PID 1's exit code, once it has exited.
+    #[serde(skip)]
+    pub exit_code: Option<i64>,
     /// The overlay root the daemon reads `/etc/passwd` from, when it has one.
     #[serde(skip)]
     pub merged_dir: Option<PathBuf>,
@@ -62,6 +73,10 @@ struct RawContainer {
     id: String,
     #[serde(default, deserialize_with = "null_as_default")]
     name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    path: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    args: Vec<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     config: RawConfig,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -90,6 +105,10 @@ struct RawConfig {
     labels: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "null_as_default")]
     user: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    tty: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    open_stdin: bool,
 }
 
 #[derive(Default, Deserialize)]
@@ -108,6 +127,10 @@ struct RawHostConfig {
 struct RawState {
     #[serde(default, deserialize_with = "null_as_default")]
     running: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    status: String,
+    #[serde(default)]
+    exit_code: Option<i64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -212,6 +235,12 @@ pub async fn container_inspect(daemon: &Control<'_>, reference: &str) -> Result<
         cap_add: raw.host_config.cap_add,
         group_add: raw.host_config.group_add,
         running: raw.state.running,
+        // Go writes 0 for a container that never ran, so the code counts only once it stopped.
+        exit_code: raw.state.exit_code.filter(|_| !raw.state.running && raw.state.status != "created"),
+        status: raw.state.status,
+        tty: raw.config.tty,
+        open_stdin: raw.config.open_stdin,
+        command: (!raw.path.is_empty()).then_some(raw.path).into_iter().chain(raw.args).collect(),
         merged_dir,
         mounts: raw.mounts.into_iter().map(|m| m.destination).collect(),
     })

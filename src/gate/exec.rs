@@ -252,7 +252,7 @@ impl ExecGate {
         decision: &Decision,
         facts: F,
     ) -> Result<u64, ProxyError> {
-        judge::record(&self.audit, kind, exec_subject(exec_id), decision, facts).await
+        judge::record(&self.audit, kind, exec_subject(exec_id), decision, facts, ProxyError::Denied).await
     }
 
     /// Evaluates the policy and logs the decision.

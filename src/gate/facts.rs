@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::create::ExecConfig;
 use super::gojson::Ignored;
-use super::input::{Input, RequestInfo};
+use super::input::{AttachInput, Input, RequestInfo};
+use super::query::AttachQuery;
 use super::start::StartConfig;
 use crate::audit::{Audit, Capped};
 use crate::peer::CallerInfo;
@@ -161,4 +162,80 @@ impl RefusedFacts {
             ignored_fields: request.ignored_fields.clone(),
         }
     }
+}
+
+/// The facts of an attach session: the container, its PID 1, what the attach
+/// asked for, and who asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachFacts {
+    container: AttachedContainer,
+    process: ProcessFacts,
+    tty: bool,
+    attach: Capped,
+    caller: CallerInfo,
+    request: RequestFacts,
+}
+
+/// The container attached to, or what the client named when it could not be found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum AttachedContainer {
+    Found(ContainerFacts),
+    Named { reference: Capped },
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ProcessFacts {
+    command: Capped,
+    user: Capped,
+}
+
+impl AttachFacts {
+    /// The facts of what `input` put before the policy.
+    pub(super) fn of(input: &AttachInput<'_>) -> Self {
+        let container = input.container;
+        AttachFacts {
+            container: AttachedContainer::Found(ContainerFacts {
+                id: container.id.clone(),
+                name: container.name.clone(),
+                image: container.image.clone(),
+            }),
+            process: ProcessFacts {
+                command: Capped::new(&container.command),
+                user: Capped::new(&container.user),
+            },
+            tty: container.tty,
+            attach: Capped::new(input.attach.query),
+            caller: input.caller.clone(),
+            request: RequestFacts::of(input.request),
+        }
+    }
+
+    /// The facts of an attach refused before any decision.
+    pub(super) fn refused(
+        reference: &str,
+        query: &AttachQuery,
+        caller: &CallerInfo,
+        request: &RequestInfo<'_>,
+    ) -> Self {
+        AttachFacts {
+            container: AttachedContainer::Named { reference: Capped::new(reference) },
+            process: ProcessFacts { command: Capped::new(Vec::<String>::new()), user: Capped::new("") },
+            tty: false,
+            attach: Capped::new(query),
+            caller: caller.clone(),
+            request: RequestFacts::of(request),
+        }
+    }
+}
+
+/// The facts of an attach decision: the session's, and where it is recorded.
+#[derive(Debug, Serialize)]
+pub struct AttachStartFacts<'a> {
+    /// Whether the stream goes through execgate (always, once allowed).
+    pub output_captured: bool,
+    /// Where its recording is being written.
+    pub recording: Option<RecordingPath>,
+    #[serde(flatten)]
+    pub attach: &'a AttachFacts,
 }

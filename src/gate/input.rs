@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::create::ExecConfig;
 use super::gojson::{Decoded, Ignored};
 use super::identity::Identity;
+use super::query::AttachQuery;
 use super::start::StartConfig;
 use crate::daemon::inspect::ContainerInfo;
 use crate::http::body::Body;
@@ -67,4 +68,41 @@ pub(super) async fn decode<'p, T>(
         decode(&bytes).map_err(|e| ProxyError::BadRequest(format!("malformed {what} body: {e}")))?;
     let info = RequestInfo::new(&parts, prefix, ignored);
     Ok((parts, value, info))
+}
+
+/// What the policy judges an attach by (`input.action == "attach"`).
+#[derive(Serialize)]
+pub(super) struct AttachInput<'a> {
+    pub action: &'static str,
+    pub container: &'a ContainerInfo,
+    pub attach: AttachView<'a>,
+    pub process: Process,
+    pub caller: &'a CallerInfo,
+    pub request: &'a RequestInfo<'a>,
+}
+
+/// The attach's parameters, and what they amount to.
+#[derive(Serialize)]
+pub(super) struct AttachView<'a> {
+    #[serde(flatten)]
+    pub query: &'a AttachQuery,
+    /// The client can type into PID 1: it streams, asks for stdin, and the
+    /// container keeps stdin open (the daemon drops stdin otherwise).
+    pub interactive: bool,
+}
+
+/// PID 1 of the container attached to.
+#[derive(Serialize)]
+pub(super) struct Process {
+    /// `Path` then `Args`.
+    pub command: Vec<String>,
+    /// The user spec it runs as (`Config.User`; empty: the image's default, root).
+    pub user: String,
+    /// The uid that spec resolves to in the container's files; `None` when
+    /// they could not be read (the reason is in `user_error`).
+    pub uid: Option<u32>,
+    /// Whether that uid is 0; `None` when unknown.
+    pub is_root: Option<bool>,
+    /// Why the user could not be resolved.
+    pub user_error: Option<String>,
 }

@@ -38,13 +38,14 @@ pub(super) fn require_no_owed_records(audit: &Audit) -> Result<(), ProxyError> {
 
 /// Makes a decision durable, as the record `kind` makes of it. An allowed
 /// request whose record cannot be written is refused: nothing runs that the
-/// trail does not hold. A denial is returned as the error.
+/// trail does not hold. A denial is returned as the error `denied` makes.
 pub(super) async fn record<F: Serialize>(
     audit: &Audit,
     kind: fn(Decided<F>) -> Record<F>,
     subject: Subject,
     decision: &Decision,
     facts: F,
+    denied: fn(Vec<String>) -> ProxyError,
 ) -> Result<u64, ProxyError> {
     let verdict = if decision.allowed() { Verdict::Allow } else { Verdict::Deny };
     let record = kind(Decided {
@@ -62,7 +63,7 @@ pub(super) async fn record<F: Serialize>(
     if let Err(err) = audit.log().append_owed(record).await {
         warn!(error = %err, "a denial is not in the audit log yet; it is kept and retried");
     }
-    Err(ProxyError::Denied(decision.deny.clone()))
+    Err(denied(decision.deny.clone()))
 }
 
 /// Records a refusal that came before any decision (the container or user

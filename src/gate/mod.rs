@@ -4,9 +4,14 @@
 //! made durable in the audit log (`facts`) and — only if allowed — sealed into
 //! a permit holding the canonical request that was judged (`permit`).
 //!
-//! The proxy can forward an exec request only by way of a [`CreatePermit`] or
-//! [`StartPermit`], and only this module makes them.
+//! Attaches go the same way (`attach`, `query`): PID 1 and the container in
+//! context, the same policy, the same trail.
+//!
+//! The proxy can forward an exec or attach request only by way of a
+//! [`CreatePermit`], [`StartPermit`] or [`AttachPermit`], and only this module
+//! makes them.
 
+mod attach;
 pub mod create;
 mod exec;
 mod facts;
@@ -16,11 +21,13 @@ mod input;
 mod judge;
 mod memory;
 mod permit;
+mod query;
 mod rootfs;
 pub mod start;
 pub mod user;
 mod users;
 
+pub use attach::AttachGate;
 pub use exec::ExecGate;
-pub use permit::{CreatePermit, Judged, StartPermit, StartPlan};
+pub use permit::{AttachPermit, AttachPlan, CreatePermit, Judged, StartPermit, StartPlan};
 pub use users::{UserLookup, UserRules};

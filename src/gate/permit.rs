@@ -10,7 +10,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, Uri};
 
 use super::create::ExecConfig;
-use super::facts::ExecFacts;
+use super::facts::{AttachFacts, ExecFacts};
 use super::identity::Identity;
 use super::start::StartConfig;
 use crate::audit::Session;
@@ -31,6 +31,22 @@ pub struct CreatePermit {
 pub struct StartPermit {
     request: Sealed,
     plan: StartPlan,
+}
+
+/// Permission to forward one attach, with the session it begins.
+pub struct AttachPermit {
+    request: Sealed,
+    plan: AttachPlan,
+}
+
+/// An allowed attach: what its session and its `attach.end` will need.
+pub struct AttachPlan {
+    attach_id: String,
+    container_id: String,
+    facts: AttachFacts,
+    tty: bool,
+    recording: Option<Session>,
+    allowed_at: Instant,
 }
 
 /// The request that goes to the daemon in place of a judged one: its path
@@ -103,6 +119,70 @@ impl StartPermit {
             upstream.open_stream(request, client_upgrade).await
         };
         (sent, plan)
+    }
+}
+
+impl AttachPermit {
+    pub(super) fn new(request: Sealed, plan: AttachPlan) -> Self {
+        AttachPermit { request, plan }
+    }
+
+    /// Sends the judged attach on a connection of its own that can carry the
+    /// stream. The plan comes back whatever the daemon says: its end is owed.
+    pub async fn forward(
+        self,
+        upstream: &Upstream,
+        client_upgrade: bool,
+    ) -> (Result<Response<Incoming>, ProxyError>, AttachPlan) {
+        let AttachPermit { request: Sealed(request), plan } = self;
+        (upstream.open_stream(request, client_upgrade).await, plan)
+    }
+}
+
+impl AttachPlan {
+    pub(super) fn new(
+        attach_id: String,
+        container_id: String,
+        facts: AttachFacts,
+        tty: bool,
+        recording: Option<Session>,
+    ) -> Self {
+        AttachPlan { attach_id, container_id, facts, tty, recording, allowed_at: Instant::now() }
+    }
+
+    /// The session's id.
+    pub fn attach_id(&self) -> &str {
+        &self.attach_id
+    }
+
+    /// The container (full id).
+    pub fn container_id(&self) -> &str {
+        &self.container_id
+    }
+
+    /// The facts every record of this session carries.
+    pub fn facts(&self) -> &AttachFacts {
+        &self.facts
+    }
+
+    /// Whether the stream is a raw TTY stream (else multiplexed frames).
+    pub fn tty(&self) -> bool {
+        self.tty
+    }
+
+    /// The session's recording.
+    pub fn recording(&self) -> Option<&Session> {
+        self.recording.as_ref()
+    }
+
+    /// Takes the recording out to finish it.
+    pub fn take_recording(&mut self) -> Option<Session> {
+        self.recording.take()
+    }
+
+    /// How long ago the attach was allowed.
+    pub fn elapsed(&self) -> Duration {
+        self.allowed_at.elapsed()
     }
 }
 

@@ -98,6 +98,16 @@ impl Users {
             .map_err(|reason| ProxyError::Denied(vec![reason]))
     }
 
+    /// Who `spec` is in the container's files.
+    pub async fn resolve(
+        &self,
+        daemon: &Control<'_>,
+        container: &ContainerInfo,
+        spec: &str,
+    ) -> Result<EffectiveUser, ProxyError> {
+        Ok(self.effective_user(daemon, container, spec).await?.0)
+    }
+
     /// Returns the group file too: the identity's supplementary groups are
     /// checked against it.
     async fn effective_user(

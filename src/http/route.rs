@@ -38,6 +38,18 @@ pub enum Route {
     Attach {
         /// The container reference.
         container: String,
+        /// What came before the route proper.
+        prefix: Prefix,
+    },
+    /// `GET /containers/{name}/attach/ws`: an attach over a WebSocket (refused).
+    AttachWebsocket {
+        /// The container reference.
+        container: String,
+    },
+    /// `POST /containers/{name}/resize`: a resize of a container's terminal (recorded).
+    ContainerResize {
+        /// The container reference.
+        container: String,
     },
     /// Anything else: relayed untouched.
     Other,
@@ -73,15 +85,20 @@ pub struct BadPath {
 /// Classifies `method` + raw (still percent-encoded) `path`.
 pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
     let decoded = percent_decode(path).ok_or_else(|| BadPath { path: path.to_owned() })?;
-    if method != Method::POST {
-        return Ok(Route::Other);
-    }
     let (version, rest) = split_version(&decoded);
     // Podman's libpod routes for exec and attach share the Docker-compatible
     // handlers; execgate's own lookups use the compatible routes.
     let libpod_rest = rest.strip_prefix("/libpod").filter(|r| r.starts_with('/'));
     let prefix = Prefix { version: version.map(str::to_owned), libpod: libpod_rest.is_some() };
     let rest = libpod_rest.unwrap_or(rest);
+    if method == Method::GET
+        && let Some(name) = between(rest, "/containers/", "/attach/ws")
+    {
+        return Ok(Route::AttachWebsocket { container: name.to_owned() });
+    }
+    if method != Method::POST {
+        return Ok(Route::Other);
+    }
     if let Some(name) = between(rest, "/containers/", "/exec") {
         return Ok(Route::ExecCreate { container: name.to_owned(), prefix });
     }
@@ -92,7 +109,10 @@ pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
         return Ok(Route::ExecResize { exec_id: id.to_owned() });
     }
     if let Some(name) = between(rest, "/containers/", "/attach") {
-        return Ok(Route::Attach { container: name.to_owned() });
+        return Ok(Route::Attach { container: name.to_owned(), prefix });
+    }
+    if let Some(name) = between(rest, "/containers/", "/resize") {
+        return Ok(Route::ContainerResize { container: name.to_owned() });
     }
     Ok(Route::Other)
 }
@@ -158,12 +178,17 @@ mod tests {
         match classify(&Method::POST, path).expect("valid path") {
             Route::ExecCreate { container, .. } => Route::ExecCreate { container, prefix: Prefix::default() },
             Route::ExecStart { exec_id, .. } => Route::ExecStart { exec_id, prefix: Prefix::default() },
+            Route::Attach { container, .. } => Route::Attach { container, prefix: Prefix::default() },
             other => other,
         }
     }
 
     fn create(name: &str) -> Route {
         Route::ExecCreate { container: name.to_owned(), prefix: Prefix::default() }
+    }
+
+    fn attach(name: &str) -> Route {
+        Route::Attach { container: name.to_owned(), prefix: Prefix::default() }
     }
 
     fn start(id: &str) -> Route {
@@ -207,8 +232,17 @@ mod tests {
 
     #[test]
     fn attach_is_recognised() {
-        assert_eq!(post("/v1.41/containers/abc/attach"), Route::Attach { container: "abc".to_owned() });
+        assert_eq!(post("/v1.41/containers/abc/attach"), attach("abc"));
         assert_eq!(post("/containers/abc/attach/ws"), Route::Other);
+        assert_eq!(
+            classify(&Method::GET, "/v1.41/containers/abc/attach/ws"),
+            Ok(Route::AttachWebsocket { container: "abc".into() })
+        );
+        assert_eq!(classify(&Method::GET, "/containers/abc/attach"), Ok(Route::Other));
+        assert_eq!(
+            post("/v1.41/containers/a%2Fb/resize"),
+            Route::ContainerResize { container: "a/b".into() }
+        );
     }
 
     #[test]
@@ -229,7 +263,7 @@ mod tests {
         assert_eq!(post("/v4.3.1-dev/libpod/exec/abc/start"), start("abc"));
         assert_eq!(post("/v4.0.0/containers/web/exec"), create("web"));
         assert_eq!(post("/v4.0.0/libpod/exec/abc/resize"), Route::ExecResize { exec_id: "abc".into() });
-        assert_eq!(post("/v4.0.0/libpod/containers/abc/attach"), Route::Attach { container: "abc".into() });
+        assert_eq!(post("/v4.0.0/libpod/containers/abc/attach"), attach("abc"));
         assert_eq!(post("/%6cibpod/containers/web/exec"), create("web"));
         assert_eq!(post("/libpodx/containers/web/exec"), Route::Other);
         assert_eq!(

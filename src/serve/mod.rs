@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::audit::record::Bare;
 use crate::audit::{Audit, AuditConfig, Record, Recorder};
 use crate::daemon::upstream::Upstream;
-use crate::gate::{ExecGate, UserRules};
+use crate::gate::UserRules;
 use crate::listener::Listener;
 use crate::policy::Policies;
 use crate::proxy::Proxy;
@@ -87,8 +87,8 @@ pub async fn run(config: Config) -> Result<()> {
     info!(listen = %config.listen.display(), mode = format!("{:04o}", config.socket_mode), "execgate listening");
 
     let shutdown = Shutdown::new(config.shutdown_grace);
-    let exec = ExecGate::new(policies.clone(), config.users, audit.clone());
-    let proxy = Arc::new(Proxy::new(upstream, exec, audit.clone(), shutdown.lifecycle()));
+    let proxy =
+        Arc::new(Proxy::new(upstream, policies.clone(), config.users, audit.clone(), shutdown.lifecycle()));
     let reloads = Reloads::new(policies, audit.clone());
     let background = [tokio::spawn(reloads.clone().watch()), tokio::spawn(tick(audit.recorder().clone()))];
 

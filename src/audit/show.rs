@@ -1,5 +1,7 @@
 //! `execgate audit show`: the sessions in an audit directory, and one
-//! session's records and transcript.
+//! session's records and transcript. Sessions are execs (`exec.*` records,
+//! named by `exec_id`) and attaches to a container's stdio (`attach.*`
+//! records, named by `attach_id`, which starts with `attach-`).
 //!
 //! Everything printed here comes from records and recordings a container (and
 //! whoever runs execs in it) could fill: command lines, names, reasons, session
@@ -95,11 +97,55 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// The kind (`exec` or `attach`) and id of the session a record is about.
+fn kind_and_id(record: &Value) -> Option<(&'static str, &str)> {
+    match (record["attach_id"].as_str(), record["exec_id"].as_str()) {
+        (Some(id), _) => Some(("attach", id)),
+        (None, Some(id)) => Some(("exec", id)),
+        (None, None) => None,
+    }
+}
+
+/// The id of the session a record is about.
+fn id_of(record: &Value) -> Option<&str> {
+    kind_and_id(record).map(|(_, id)| id)
+}
+
+/// An exec's command, or the command of the PID 1 an attach reaches.
 fn command(record: &Value) -> String {
-    record["command"]
-        .as_array()
-        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "-".into())
+    let process = &record["process"];
+    let words = if process.is_object() {
+        let mut words: Vec<String> = process["path"].as_str().map(escape).into_iter().collect();
+        match &process["args"] {
+            Value::Array(args) => words.extend(args.iter().map(text)),
+            Value::Null => {}
+            other => words.push(text(other)),
+        }
+        words
+    } else {
+        record["command"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default()
+    };
+    if words.is_empty() { "-".into() } else { words.join(" ") }
+}
+
+/// Who an exec runs as, or who the PID 1 an attach reaches runs as (the
+/// container's configured user; `(default)` when it names none).
+fn user(record: &Value) -> String {
+    let process = &record["process"];
+    let user = if process.is_object() { &process["user"] } else { &record["user"]["effective"] };
+    match user {
+        Value::String(s) if s.is_empty() => "(default)".into(),
+        other => text(other),
+    }
+}
+
+/// Bytes through a session, from its end record: `stdin/stdout/stderr`.
+fn bytes(record: &Value) -> String {
+    let b = &record["bytes"];
+    if !b.is_object() {
+        return "-".into();
+    }
+    format!("{}/{}/{}", text(&b["stdin"]), text(&b["stdout"]), text(&b["stderr"]))
 }
 
 /// The container's name, or the reference asked for when it was never resolved.
@@ -135,44 +181,60 @@ fn brief(reasons: &[String]) -> String {
 
 /// One row of the session list.
 struct Row {
-    cells: [String; 7],
+    cells: [String; 10],
     /// Why it was denied (empty when allowed).
     denied: Vec<String>,
 }
 
-/// A table of sessions: time, caller, container, command, decision, exit;
-/// under a denied one, why.
+/// A table of sessions, execs and attaches in the order they started: time,
+/// kind, id, caller, container, user, decision, exit (code and end reason),
+/// bytes in/out/err, command (an attach's is PID 1's); under a denied one, why.
 pub fn list(dir: &Path) -> Result<String> {
     let mut rows: BTreeMap<u64, Row> = BTreeMap::new();
-    let mut by_exec: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_id: BTreeMap<(&str, String), u64> = BTreeMap::new();
     for (index, r) in records(dir)?.iter().enumerate() {
         let seq = r["seq"].as_u64().unwrap_or(index as u64);
-        let exec_id = r["exec_id"].as_str().map(str::to_owned);
-        match r["event"].as_str() {
-            Some("exec.create") if r["decision"] == "deny" => {
-                rows.insert(seq, row(r, "-", "denied at create"));
+        match (r["event"].as_str(), kind_and_id(r)) {
+            (Some("exec.create"), _) if r["decision"] == "deny" => {
+                rows.insert(seq, row(r, "exec", "-", "denied at create"));
             }
-            Some("exec.start") => {
-                let id = exec_id.clone().unwrap_or_default();
-                let decision = if r["decision"] == "allow" { "allowed" } else { "denied at start" };
-                let short: String = id.chars().take(12).collect();
-                rows.insert(seq, row(r, &escape(&short), decision));
-                by_exec.insert(id, seq);
+            (Some(event @ ("exec.start" | "attach.start")), session) => {
+                let (kind, decision) = match event {
+                    "exec.start" => ("exec", "denied at start"),
+                    _ => ("attach", "denied"),
+                };
+                let decision = if r["decision"] == "allow" { "allowed" } else { decision };
+                let id = session.map(|(_, id)| id).unwrap_or_default();
+                // As much of the id as tells sessions apart, `attach-` kept so
+                // it can be given to `--exec` as it is.
+                let shown = if kind == "attach" { 19 } else { 12 };
+                let short: String = id.chars().take(shown).collect();
+                rows.insert(seq, row(r, kind, &escape(&short), decision));
+                by_id.insert((kind, id.to_owned()), seq);
             }
-            Some("exec.end") => {
-                if let Some(row) = exec_id.and_then(|id| by_exec.get(&id)).and_then(|s| rows.get_mut(s)) {
-                    row.cells[6] = format!("{} ({})", text(&r["exit_code"]), text(&r["reason"]));
+            (Some(event @ ("exec.end" | "attach.end")), Some((kind, id)))
+                if event.strip_suffix(".end") == Some(kind) =>
+            {
+                if let Some(row) = by_id.get(&(kind, id.to_owned())).and_then(|s| rows.get_mut(s)) {
+                    row.cells[7] = format!("{} ({})", text(&r["exit_code"]), text(&r["reason"]));
+                    row.cells[8] = bytes(r);
                 }
             }
             _ => {}
         }
     }
-    let mut out = String::from(
-        "TIME                         EXEC          CALLER            CONTAINER         DECISION          EXIT              COMMAND\n",
+    let mut out = format!(
+        "{:<28} {:<6} {:<19} {:<17} {:<17} {:<10} {:<17} {:<17} {:<14} COMMAND\n",
+        "TIME", "KIND", "SESSION", "CALLER", "CONTAINER", "USER", "DECISION", "EXIT", "IN/OUT/ERR"
     );
-    for Row { cells: [time, id, who, container, decision, cmd, exit], denied } in rows.into_values() {
-        let _ =
-            writeln!(out, "{time:<28} {id:<13} {who:<17} {container:<17} {decision:<17} {exit:<17} {cmd}");
+    for Row { cells: [time, kind, id, who, container, user, decision, exit, bytes, cmd], denied } in
+        rows.into_values()
+    {
+        let _ = writeln!(
+            out,
+            "{time:<28} {kind:<6} {id:<19} {who:<17} {container:<17} {user:<10} {decision:<17} {exit:<17} \
+             {bytes:<14} {cmd}"
+        );
         if decision.starts_with("denied") {
             let _ = writeln!(out, "    reasons: {}", brief(&denied));
         }
@@ -180,33 +242,37 @@ pub fn list(dir: &Path) -> Result<String> {
     Ok(out)
 }
 
-fn row(r: &Value, id: &str, decision: &str) -> Row {
+fn row(r: &Value, kind: &str, id: &str, decision: &str) -> Row {
     Row {
         cells: [
             text(&r["time"]),
+            kind.to_owned(),
             id.to_owned(),
             caller(r),
             container(r),
+            user(r),
             decision.to_owned(),
-            command(r),
             "-".to_owned(),
+            "-".to_owned(),
+            command(r),
         ],
         denied: if r["decision"] == "deny" { reasons(r) } else { Vec::new() },
     }
 }
 
-/// The one exec id `prefix` names among the ids in `records`.
+/// The one session id (an exec's, or an attach's) `prefix` names among the
+/// ids in `records`.
 fn resolve(records: &[Value], prefix: &str) -> Result<String> {
-    let ids: BTreeSet<&str> = records.iter().filter_map(|r| r["exec_id"].as_str()).collect();
+    let ids: BTreeSet<&str> = records.iter().filter_map(id_of).collect();
     if ids.contains(prefix) {
         return Ok(prefix.to_owned());
     }
     let matching: Vec<&str> = ids.into_iter().filter(|id| id.starts_with(prefix)).collect();
     match matching.as_slice() {
-        [] => anyhow::bail!("no records for exec {}", escape(prefix)),
+        [] => anyhow::bail!("no records for exec {} (nor for an attach session)", escape(prefix)),
         [one] => Ok((*one).to_owned()),
         many => anyhow::bail!(
-            "exec id prefix \"{}\" is ambiguous: it matches {} execs; give more of the id:\n  {}",
+            "session id prefix \"{}\" is ambiguous: it matches {} sessions; give more of the id:\n  {}",
             escape(prefix),
             many.len(),
             many.iter().map(|id| escape(id)).collect::<Vec<_>>().join("\n  ")
@@ -219,16 +285,20 @@ fn describe(out: &mut String, r: &Value) {
     let event = r["event"].as_str().unwrap_or("");
     let head = format!("#{} {} {}", text(&r["seq"]), text(&r["time"]), text(&r["event"]));
     match event {
-        "exec.create" | "exec.start" => {
+        "exec.create" | "exec.start" | "attach.start" => {
             let _ = writeln!(
                 out,
-                "{head} {}: {} as {} in {} (caller {})",
+                "{head} {}: {}{} as {} in {} (caller {})",
                 text(&r["decision"]),
+                if event == "attach.start" { "PID 1 " } else { "" },
                 command(r),
-                text(&r["user"]["effective"]),
+                user(r),
                 container(r),
                 caller(r),
             );
+            if event == "attach.start" {
+                let _ = writeln!(out, "    {}", attached(r));
+            }
             if r["decision"] != "allow" {
                 let denied = reasons(r);
                 if denied.is_empty() {
@@ -242,7 +312,7 @@ fn describe(out: &mut String, r: &Value) {
                 let _ = writeln!(out, "    warning: {}", text(warning));
             }
         }
-        "exec.end" => {
+        "exec.end" | "attach.end" => {
             let _ = writeln!(
                 out,
                 "{head}: reason={} exit_code={} duration_ms={}",
@@ -250,6 +320,20 @@ fn describe(out: &mut String, r: &Value) {
                 text(&r["exit_code"]),
                 text(&r["duration_ms"])
             );
+            if r["bytes"].is_object() {
+                let b = &r["bytes"];
+                let _ = writeln!(
+                    out,
+                    "    bytes: stdin {}, stdout {}, stderr {}, not stored {}",
+                    text(&b["stdin"]),
+                    text(&b["stdout"]),
+                    text(&b["stderr"]),
+                    text(&b["not_stored"])
+                );
+            }
+            if !r["recording_error"].is_null() {
+                let _ = writeln!(out, "    recording error: {}", text(&r["recording_error"]));
+            }
             if !r["detail"].is_null() {
                 let _ = writeln!(out, "    detail: {}", text(&r["detail"]));
             }
@@ -263,20 +347,38 @@ fn describe(out: &mut String, r: &Value) {
     }
 }
 
+/// What an attach asked for: a TTY or not, the streams, logs, detach keys.
+fn attached(r: &Value) -> String {
+    let a = &r["attach"];
+    let streams: Vec<&str> =
+        ["stdin", "stdout", "stderr", "logs", "stream"].into_iter().filter(|s| a[s] == true).collect();
+    let streams = if streams.is_empty() { "none".to_owned() } else { streams.join(" ") };
+    let tty = match r["tty"].as_bool() {
+        Some(true) => "tty",
+        Some(false) => "no tty",
+        None => "tty unknown",
+    };
+    match &a["detach_keys"] {
+        Value::Null => format!("attach: {streams}; {tty}"),
+        keys => format!("attach: {streams}; {tty}; detach keys {}", text(keys)),
+    }
+}
+
 /// Whether a recording path from a record stays inside the audit directory.
 fn inside(path: &str) -> bool {
     let path = Path::new(path);
     path.components().next().is_some() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// One exec's records (its `exec.create` included), then its transcript.
-/// `exec_id` may be a prefix of the id; one that names more than one exec is
+/// One session's records (an exec's `exec.create` included), then its
+/// transcript. `exec_id` is the id of an exec or of an attach session
+/// (`attach-…`), or a prefix of it; one that names more than one session is
 /// refused with the ids it matches.
 pub fn session(dir: &Path, exec_id: &str) -> Result<String> {
     let all = records(dir)?;
     let id = resolve(&all, exec_id)?;
-    let mine: Vec<usize> =
-        (0..all.len()).filter(|&i| all[i]["exec_id"].as_str() == Some(id.as_str())).collect();
+    let mine: Vec<usize> = (0..all.len()).filter(|&i| id_of(&all[i]) == Some(id.as_str())).collect();
+    let kind = mine.first().and_then(|&i| kind_and_id(&all[i])).map_or("exec", |(kind, _)| kind);
     // The create record has no exec id (the daemon names the exec after it is
     // written): the start record links it by `created_seq`.
     let created: BTreeSet<u64> = mine.iter().filter_map(|&i| all[i]["created_seq"].as_u64()).collect();
@@ -287,9 +389,10 @@ pub fn session(dir: &Path, exec_id: &str) -> Result<String> {
     shown.sort_unstable();
     shown.dedup();
 
-    let mut out = format!("exec {}\n\n", escape(&id));
+    let mut out = format!("{kind} {}\n\n", escape(&id));
     let has_create = shown.iter().any(|&i| all[i]["event"] == "exec.create");
-    if !has_create {
+    // An attach has no create: it is judged once, at its start.
+    if kind == "exec" && !has_create {
         match created.iter().next() {
             Some(seq) => {
                 let _ = writeln!(out, "(exec.create record #{seq} is no longer in the retained log)");
@@ -423,12 +526,174 @@ mod tests {
             "user": {"requested": "", "effective": "1000", "uid": 1000},
             "caller": {"uid": 0, "gid": 0, "loginuid": null},
         });
-        if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
-            for (k, v) in extra {
-                r.insert(k.clone(), v.clone());
-            }
-        }
+        merge(&mut r, extra);
         r
+    }
+
+    /// `r` with the fields of `extra` set over its own.
+    fn merge(r: &mut Value, extra: Value) {
+        if let (Some(r), Value::Object(extra)) = (r.as_object_mut(), extra) {
+            r.extend(extra);
+        }
+    }
+
+    const X: &str = "attach-1111aaaa1111aaaa1111aaaa1111aaaa";
+    const Y: &str = "attach-1111bbbb1111bbbb1111bbbb1111bbbb";
+    const Z: &str = "attach-2222cccc2222cccc2222cccc2222cccc";
+    const W: &str = "attach-3333dddd3333dddd3333dddd3333dddd";
+
+    /// Attach records shaped as execgate writes them: an `attach.start`
+    /// (allowed ones name their recording), or its `attach.end`, which repeats
+    /// the start's facts.
+    fn attach_record(seq: u64, event: &str, id: &str, extra: Value) -> Value {
+        let mut r = json!({
+            "seq": seq, "time": format!("2026-01-01T00:00:{seq:02}Z"), "prev": "00", "event": event,
+            "attach_id": id,
+            "container": {"id": "c0ffee", "name": "web", "image": "busybox"},
+            "process": {"path": "/bin/sh", "args": ["-l"], "user": ""},
+            "tty": true,
+            "attach": {"stdin": true, "stdout": true, "stderr": true, "logs": false, "stream": true,
+                       "detach_keys": "ctrl-p,ctrl-q"},
+            "caller": {"uid": 1000, "gid": 1000, "loginuid": 1001},
+            "request": {"method": "POST", "path": "/v1.47/containers/c0ffee/attach"},
+            "output_captured": true,
+        });
+        let more = match event {
+            "attach.start" => {
+                json!({"decision": "allow", "reasons": [], "warnings": [], "policy_hash": "sha256:p",
+                                     "recording": {"path": format!("sessions/20260101-{id}.cast")}})
+            }
+            _ => json!({"reason": "exited", "exit_code": 0, "duration_ms": 7,
+                        "bytes": {"stdin": 3, "stdout": 42, "stderr": 0, "not_stored": 0},
+                        "recording": {"path": format!("sessions/20260101-{id}.cast"), "bytes": 9, "sha256": "00"}}),
+        };
+        merge(&mut r, more);
+        merge(&mut r, extra);
+        r
+    }
+
+    /// A log with an exec and four attaches: one recorded and detached from,
+    /// one denied, one cut by a killed execgate (its end as the next execgate
+    /// writes it), one whose recording failed.
+    fn mixed() -> Vec<Value> {
+        let mut records = session_of(A, 1, 2, None);
+        records.extend([
+            attach_record(4, "attach.start", X, json!({"process": {"path": "/bin/sh", "user": "",
+                                                      "args": ["-l", "\u{1b}]0;t\u{7}"]}})),
+            json!({"seq": 5, "time": "t", "event": "recording.checkpoint", "attach_id": X,
+                   "recording": {"path": format!("sessions/20260101-{X}.cast"), "bytes": 10, "sha256": "00"}}),
+            attach_record(6, "attach.start", Y, json!({"decision": "deny", "recording": null,
+                "process": {"path": "bash", "args": [], "user": "root"},
+                "reasons": ["attach to a shell running as root is not allowed"]})),
+            attach_record(7, "attach.start", Z, json!({"tty": false,
+                "recording": {"path": format!("sessions/20260101-{Z}.jsonl")},
+                "attach": {"stdin": false, "stdout": true, "stderr": true, "logs": true, "stream": true,
+                           "detach_keys": null}})),
+            attach_record(8, "attach.end", X, json!({"reason": "detached", "exit_code": null})),
+            json!({"seq": 9, "time": "2026-01-01T00:00:09Z", "event": "attach.end", "attach_id": Z,
+                   "reason": "incomplete", "exit_code": null,
+                   "detail": "execgate stopped without ending this session (killed or crashed)"}),
+            attach_record(10, "attach.start", W, json!({})),
+            attach_record(11, "attach.end", W, json!({"reason": "recording_failed", "exit_code": 137,
+                "recording": null, "recording_error": "write failed: disk full"})),
+        ]);
+        records
+    }
+
+    #[test]
+    fn attach_sessions_are_listed_beside_exec_sessions() {
+        let listed = list(Dir::new(&mixed(), &[]).path()).expect("list");
+        assert!(!listed.chars().any(|c| c.is_control() && c != '\n'), "{listed:?}");
+        let lines: Vec<&str> = listed.lines().collect();
+        let header = lines[0];
+        for column in ["TIME", "KIND", "SESSION", "USER", "DECISION", "EXIT", "IN/OUT/ERR", "COMMAND"] {
+            assert!(header.contains(column), "{header}");
+        }
+        let row = |id: &str| {
+            let short: String = id.chars().take(if id.starts_with("attach-") { 19 } else { 12 }).collect();
+            lines
+                .iter()
+                .position(|l| l.contains(&short))
+                .unwrap_or_else(|| panic!("no row for {id}: {listed}"))
+        };
+        let exec = lines[row(A)];
+        assert!(exec.starts_with("2026-01-01T00:00:02Z") && exec.contains(" exec "), "{exec}");
+        assert!(exec.contains("0 (exited)") && exec.ends_with("sh -c echo hi"), "{exec}");
+        let x = lines[row(X)];
+        assert!(x.starts_with("2026-01-01T00:00:04Z") && x.contains(" attach attach-1111aaaa1111 "), "{x}");
+        assert!(x.contains("uid 1000 (login 1001)") && x.contains("web") && x.contains("(default)"), "{x}");
+        assert!(x.contains("allowed") && x.contains("- (detached)") && x.contains("3/42/0"), "{x}");
+        assert!(x.ends_with("/bin/sh -l \\x1b]0;t\\x07"), "{x}");
+        let y = row(Y);
+        assert!(lines[y].contains(" attach ") && lines[y].contains(" root ") && lines[y].ends_with("bash"));
+        assert!(lines[y].contains("denied"), "{listed}");
+        assert_eq!(lines[y + 1], "    reasons: attach to a shell running as root is not allowed");
+        let z = lines[row(Z)];
+        assert!(z.contains("- (incomplete)") && !z.contains("3/42/0"), "{z}");
+        let w = lines[row(W)];
+        assert!(w.contains("137 (recording_failed)") && w.contains("3/42/0"), "{w}");
+        // In the order they started.
+        assert!(row(A) < row(X) && row(X) < row(Y) && row(Y) < row(Z) && row(Z) < row(W), "{listed}");
+        assert_eq!(lines.len(), 7, "a header, five sessions, one reasons line: {listed}");
+    }
+
+    #[test]
+    fn an_attach_session_is_found_by_its_id_or_a_prefix_with_its_records_and_transcript() {
+        let cast = "{\"version\":2,\"width\":80,\"height\":24}\n[0.5,\"o\",\"$ \\u001b[1mid\\r\\n\"]\n\
+                    [0.6,\"i\",\"id\\r\"]\n";
+        let frames = format!(
+            "{{\"execgate_recording\":1,\"attach_id\":\"{Z}\",\"command\":[\"/bin/sh\",\"-l\"],\"tty\":false}}\n\
+             {{\"t\":0.2,\"s\":\"stdout\",\"d\":\"log line\\n\"}}\n"
+        );
+        let x_path = format!("sessions/20260101-{X}.cast");
+        let z_path = format!("sessions/20260101-{Z}.jsonl");
+        let dir = Dir::new(&mixed(), &[(&x_path, cast), (&z_path, &frames)]);
+
+        let shown = session(dir.path(), "attach-1111a").expect("a prefix of an attach id");
+        assert!(shown.starts_with(&format!("attach {X}\n\n#4 ")), "{shown}");
+        assert!(!shown.contains("exec.create") && !shown.contains(Y) && !shown.contains(A), "{shown}");
+        assert!(
+            shown.contains(
+                "#4 2026-01-01T00:00:04Z attach.start allow: PID 1 /bin/sh -l \\x1b]0;t\\x07 as (default) in \
+                 web (caller uid 1000 (login 1001))\n    attach: stdin stdout stderr stream; tty; detach keys \
+                 ctrl-p,ctrl-q\n"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("#5 t recording.checkpoint: 10 bytes\n"), "{shown}");
+        assert!(
+            shown.contains("#8 2026-01-01T00:00:08Z attach.end: reason=detached exit_code=- duration_ms=7\n")
+        );
+        assert!(shown.contains("    bytes: stdin 3, stdout 42, stderr 0, not stored 0\n"), "{shown}");
+        assert!(shown.contains(&format!("transcript ({x_path}):\n")), "{shown}");
+        assert!(shown.contains("    0.500 output | $ \\x1b[1mid\n    0.600 stdin  | id\\r\n"), "{shown}");
+        assert_eq!(session(dir.path(), X).expect("the full id"), shown);
+
+        let cut = session(dir.path(), Z).expect("an attach cut by a crash");
+        assert!(cut.contains("attach: stdout stderr logs stream; no tty\n"), "{cut}");
+        assert!(cut.contains("attach.end: reason=incomplete exit_code=- duration_ms=-\n"), "{cut}");
+        assert!(cut.contains("    detail: execgate stopped without ending this session"), "{cut}");
+        assert!(!cut.contains("bytes:"), "an incomplete end carries no counts: {cut}");
+        assert!(cut.contains("    0.200 stdout | log line\n"), "{cut}");
+
+        let denied = session(dir.path(), Y).expect("a denied attach");
+        assert!(denied.contains("attach.start deny: PID 1 bash as root in web"), "{denied}");
+        assert!(
+            denied.contains("    reason: attach to a shell running as root is not allowed\n"),
+            "{denied}"
+        );
+        assert!(denied.ends_with("\n(no recording)\n"), "{denied}");
+
+        let failed = session(dir.path(), W).expect("an attach whose recording failed");
+        assert!(failed.contains("    recording error: write failed: disk full\n"), "{failed}");
+
+        // Prefixes across both kinds: ambiguous ones list every id they match.
+        let err = format!("{:#}", session(dir.path(), "attach-1111").expect_err("ambiguous"));
+        assert!(err.contains("ambiguous") && err.contains(X) && err.contains(Y) && !err.contains(A), "{err}");
+        let err = format!("{:#}", session(dir.path(), "a").expect_err("ambiguous"));
+        assert!(err.contains("5 sessions") && err.contains(A) && err.contains(W), "{err}");
+        let exec = session(dir.path(), "aaaa").expect("the exec");
+        assert!(exec.starts_with(&format!("exec {A}\n")) && !exec.contains("attach"), "{exec}");
     }
 
     fn session_of(id: &str, create_seq: u64, start_seq: u64, recording: Option<&str>) -> Vec<Value> {

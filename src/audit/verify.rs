@@ -1,6 +1,10 @@
 //! `execgate audit verify`: recomputes the chain over every retained log file,
 //! checks every recording a record names, and checks the anchors kept outside
 //! the log. The first problem found is reported with its file, line and seq.
+//!
+//! Two kinds of session are on record: execs (`exec.start` … `exec.end`, named
+//! by `exec_id`) and attach sessions (`attach.start` … `attach.end`, named by
+//! `attach_id`). Both are paired and checked the same way.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -36,13 +40,62 @@ pub struct Report {
 pub struct Unrecorded {
     /// `file:line (seq N)` of the start record.
     pub place: String,
-    /// The exec.
+    /// An exec, or an attach session.
+    pub kind: Kind,
+    /// The session's id: the exec's, or the attach session's (`attach-…`).
     pub exec_id: String,
     /// What is missing, and why when the log says.
     pub reason: String,
 }
 
-/// An allowed `exec.start` that names a recording, until its `exec.end`.
+/// The kind of a recorded session; displayed as `exec` or `attach`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// An exec: `exec.start` … `exec.end`, named by `exec_id`.
+    Exec,
+    /// An attach to a container's stdio: `attach.start` … `attach.end`,
+    /// named by `attach_id`.
+    Attach,
+}
+
+impl Kind {
+    /// The kind and id of the session `record` is about, when it names one.
+    fn of(record: &Value) -> Option<(Kind, &str)> {
+        match (record["attach_id"].as_str(), record["exec_id"].as_str()) {
+            (Some(id), _) => Some((Kind::Attach, id)),
+            (None, Some(id)) => Some((Kind::Exec, id)),
+            (None, None) => None,
+        }
+    }
+
+    /// The event of a decision that may open one.
+    fn start(self) -> &'static str {
+        match self {
+            Kind::Exec => "exec.start",
+            Kind::Attach => "attach.start",
+        }
+    }
+
+    /// The event that closes one.
+    fn end(self) -> &'static str {
+        match self {
+            Kind::Exec => "exec.end",
+            Kind::Attach => "attach.end",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Exec => "exec",
+            Kind::Attach => "attach",
+        })
+    }
+}
+
+/// An allowed `exec.start` or `attach.start` that names a recording, until
+/// its end record.
 struct Announced {
     place: String,
     path: String,
@@ -102,7 +155,7 @@ struct Walk<'a> {
     /// The hash of each record an anchor names, once it is seen.
     anchored: HashMap<u64, Option<Hash>>,
     /// Recorded sessions started and not yet ended.
-    announced: HashMap<String, Announced>,
+    announced: HashMap<(Kind, String), Announced>,
     /// Seq and hash of the last record.
     previous: Option<(u64, Hash)>,
     first_seq: Option<u64>,
@@ -190,11 +243,12 @@ impl<'a> Walk<'a> {
             .ok_or_else(|| broken(self.dir.display().to_string(), "the log holds no records"))?;
         // Sessions still live (or cut by a crash the log has not seen yet):
         // their recording must at least exist.
-        let mut live: Vec<(String, Announced)> = std::mem::take(&mut self.announced).into_iter().collect();
+        let mut live: Vec<((Kind, String), Announced)> =
+            std::mem::take(&mut self.announced).into_iter().collect();
         live.sort_by(|a, b| a.1.place.cmp(&b.1.place));
-        for (exec_id, start) in live {
+        for ((kind, exec_id), start) in live {
             if let Err(reason) = exists(self.dir, &start.path) {
-                self.unrecorded.push(Unrecorded { place: start.place, exec_id, reason });
+                self.unrecorded.push(Unrecorded { place: start.place, kind, exec_id, reason });
             }
         }
         let anchors = self.check_anchors(place, anchors, head_seq)?;
@@ -249,18 +303,19 @@ fn follow_session(
     dir: &Path,
     record: &Value,
     place: String,
-    announced: &mut HashMap<String, Announced>,
+    announced: &mut HashMap<(Kind, String), Announced>,
     unrecorded: &mut Vec<Unrecorded>,
 ) {
-    let Some(exec_id) = record["exec_id"].as_str() else { return };
+    let Some((kind, id)) = Kind::of(record) else { return };
+    let key = (kind, id.to_owned());
     match record["event"].as_str() {
-        Some("exec.start") if record["decision"] == "allow" => {
+        Some(event) if event == kind.start() && record["decision"] == "allow" => {
             if let Some(path) = record["recording"]["path"].as_str() {
-                announced.insert(exec_id.to_owned(), Announced { place, path: path.to_owned() });
+                announced.insert(key, Announced { place, path: path.to_owned() });
             }
         }
-        Some("exec.end") => {
-            let Some(start) = announced.remove(exec_id) else { return };
+        Some(event) if event == kind.end() => {
+            let Some(start) = announced.remove(&key) else { return };
             if record["recording"]["sha256"].is_string() {
                 return;
             }
@@ -272,7 +327,8 @@ fn follow_session(
                 (_, Some(error)) => format!("recording {} is incomplete: {error}", start.path),
                 _ => format!("the session ended without its recording {} (it was never written)", start.path),
             };
-            unrecorded.push(Unrecorded { place: start.place, exec_id: exec_id.to_owned(), reason });
+            let (kind, exec_id) = key;
+            unrecorded.push(Unrecorded { place: start.place, kind, exec_id, reason });
         }
         _ => {}
     }
@@ -287,8 +343,8 @@ fn exists(dir: &Path, path: &str) -> Result<(), String> {
     std::fs::metadata(dir.join(relative)).map(|_| ()).map_err(|e| format!("recording {path} is missing: {e}"))
 }
 
-/// Checks the recording a record names: the whole file for `exec.end`, the
-/// prefix it had for a `recording.checkpoint`.
+/// Checks the recording a record names: the whole file for `exec.end` and
+/// `attach.end`, the prefix it had for a `recording.checkpoint`.
 fn check_recording(dir: &Path, record: &Value) -> Result<(), String> {
     let recording = &record["recording"];
     let (Some(path), Some(sha256), Some(bytes)) =
@@ -302,7 +358,7 @@ fn check_recording(dir: &Path, record: &Value) -> Result<(), String> {
     }
     let file =
         std::fs::File::open(dir.join(relative)).map_err(|e| format!("recording {path} is missing: {e}"))?;
-    let whole = record["event"] == "exec.end";
+    let whole = matches!(record["event"].as_str(), Some("exec.end" | "attach.end"));
     let size = file.metadata().map_err(|e| format!("recording {path}: {e}"))?.len();
     if whole && size != bytes {
         return Err(format!("recording {path} is {size} bytes, the record says {bytes}: it was changed"));
@@ -397,6 +453,173 @@ mod tests {
         assert!(listed[1].0 == "failed" && listed[1].1.contains("disk full"), "{listed:?}");
         assert!(listed[2].0 == "live-gone" && listed[2].1.contains("is missing"), "{listed:?}");
         assert!(report.unrecorded[0].place.contains("(seq 2)"), "{:?}", report.unrecorded[0]);
+    }
+
+    /// An audit directory whose one log file holds `records` (each without
+    /// `seq`, `time` and `prev`) after a genesis checkpoint, chained as the
+    /// writer chains them. For attach records, which are written here in the
+    /// shape the log holds them; exec ones come from [`start`] and [`end`].
+    fn chained_log(records: Vec<Value>) -> tempfile::TempDir {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let opening = json!({"event": "audit.checkpoint", "reason": "genesis", "file": chain::file_name(1),
+                             "open_sessions": []});
+        let mut prev = chain::hex(&GENESIS);
+        let mut text = String::new();
+        for (index, mut record) in std::iter::once(opening).chain(records).enumerate() {
+            record["seq"] = json!(index + 1);
+            record["time"] = json!("2026-01-01T00:00:00Z");
+            record["prev"] = json!(prev);
+            let line = record.to_string();
+            prev = chain::hex(&chain::hash(line.as_bytes()));
+            text.push_str(&line);
+            text.push('\n');
+        }
+        std::fs::write(temp.path().join(chain::file_name(1)), text).expect("log file");
+        std::fs::create_dir_all(temp.path().join("sessions")).expect("sessions");
+        temp
+    }
+
+    /// A typed record as the log holds it.
+    fn line_of(record: Record<Value>) -> Value {
+        Value::Object(record.into_line().expect("serializes").0)
+    }
+
+    /// An `attach.start` as the attach gate writes it; an allowed one names
+    /// its recording.
+    fn attach_start(id: &str, decision: &str) -> Value {
+        let recording = (decision == "allow").then(|| json!({"path": format!("sessions/x-{id}.cast")}));
+        json!({"event": "attach.start", "attach_id": id, "decision": decision, "reasons": [], "warnings": [],
+               "policy_hash": "sha256:p", "container": {"id": "c0ffee", "name": "web", "image": "busybox"},
+               "process": {"path": "sh", "args": [], "user": ""}, "tty": true,
+               "attach": {"stdin": true, "stdout": true, "stderr": true, "logs": false, "stream": true,
+                          "detach_keys": null},
+               "caller": {"uid": 0, "gid": 0, "loginuid": null}, "request": {"method": "POST", "path": "/x"},
+               "output_captured": true, "recording": recording})
+    }
+
+    /// An `attach.end`, with the recording it names (or none, and why).
+    fn attach_end(id: &str, reason: &str, recording: Option<Value>, error: Option<&str>) -> Value {
+        let mut end = json!({"event": "attach.end", "attach_id": id, "reason": reason, "exit_code": 0,
+               "duration_ms": 3, "bytes": {"stdin": 1, "stdout": 2, "stderr": 0, "not_stored": 0},
+               "output_captured": true, "recording": recording, "tty": true,
+               "container": {"id": "c0ffee", "name": "web", "image": "busybox"}});
+        if let Some(error) = error {
+            end["recording_error"] = json!(error);
+        }
+        end
+    }
+
+    /// The `attach.end` a restarted execgate writes for a session it found open.
+    fn attach_incomplete(id: &str) -> Value {
+        json!({"event": "attach.end", "attach_id": id, "reason": "incomplete", "exit_code": null,
+               "detail": "execgate stopped without ending this session (killed or crashed)"})
+    }
+
+    /// Writes `contents` as the recording at `path` in `dir`; the summary a
+    /// record gives of it.
+    fn recording(dir: &Path, path: &str, contents: &str) -> Value {
+        std::fs::write(dir.join(path), contents).expect("recording");
+        json!({"path": path, "bytes": contents.len(), "sha256": chain::hex(&chain::hash(contents.as_bytes()))})
+    }
+
+    #[test]
+    fn attach_sessions_are_paired_and_listed_beside_exec_sessions() {
+        const WHOLE: &str = "attach-00000000000000000000000000000001";
+        const NEVER: &str = "attach-00000000000000000000000000000002";
+        const FAILED: &str = "attach-00000000000000000000000000000003";
+        const CRASHED_KEPT: &str = "attach-00000000000000000000000000000004";
+        const CRASHED_GONE: &str = "attach-00000000000000000000000000000005";
+        const LIVE_GONE: &str = "attach-00000000000000000000000000000006";
+        const LIVE_HERE: &str = "attach-00000000000000000000000000000007";
+        const DENIED: &str = "attach-00000000000000000000000000000008";
+        let cast = |id: &str| format!("sessions/x-{id}.cast");
+        let staging = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(staging.path().join("sessions")).expect("sessions");
+        let partial = recording(staging.path(), &cast(WHOLE), "{\"version\":2}\n");
+        let whole = recording(staging.path(), &cast(WHOLE), "{\"version\":2}\n[0.1,\"o\",\"hi\"]\n");
+        let exec_whole = recording(staging.path(), "sessions/exec-ok.jsonl", "{}\n");
+        let mut exec_ended = line_of(end("exec-ok", EndReason::Exited, None));
+        exec_ended["recording"] = exec_whole;
+        let temp = chained_log(vec![
+            line_of(start("exec-ok", Verdict::Allow)),
+            attach_start(WHOLE, "allow"),
+            json!({"event": "recording.checkpoint", "attach_id": WHOLE, "recording": partial}),
+            line_of(start("exec-never", Verdict::Allow)),
+            attach_start(NEVER, "allow"),
+            exec_ended,
+            attach_end(WHOLE, "detached", Some(whole), None),
+            attach_end(NEVER, "exited", None, None),
+            line_of(end("exec-never", EndReason::Exited, None)),
+            attach_start(FAILED, "allow"),
+            attach_end(FAILED, "recording_failed", None, Some("write failed: disk full")),
+            attach_start(CRASHED_KEPT, "allow"),
+            attach_start(CRASHED_GONE, "allow"),
+            attach_incomplete(CRASHED_KEPT),
+            attach_incomplete(CRASHED_GONE),
+            attach_start(LIVE_GONE, "allow"),
+            attach_start(LIVE_HERE, "allow"),
+            attach_start(DENIED, "deny"),
+            attach_end(DENIED, "exited", None, None),
+        ]);
+        for path in [cast(WHOLE), "sessions/exec-ok.jsonl".into()] {
+            std::fs::copy(staging.path().join(&path), temp.path().join(&path)).expect("copy");
+        }
+        for id in [CRASHED_KEPT, LIVE_HERE] {
+            std::fs::write(temp.path().join(cast(id)), "{}\n").expect("recording");
+        }
+        let report = verify(temp.path(), None).expect("the chain is intact");
+        assert_eq!(report.records, 20);
+        // The attach end, its checkpoint and the exec end.
+        assert_eq!(report.recordings, 3);
+        let listed: Vec<(Kind, &str, &str)> =
+            report.unrecorded.iter().map(|u| (u.kind, u.exec_id.as_str(), u.reason.as_str())).collect();
+        assert_eq!(listed.len(), 5, "{listed:#?}");
+        assert!(listed[0].1 == NEVER && listed[0].2.contains("never written"), "{listed:#?}");
+        assert!(listed[1].0 == Kind::Exec && listed[1].1 == "exec-never", "{listed:#?}");
+        assert!(listed[2].1 == FAILED && listed[2].2.contains("disk full"), "{listed:#?}");
+        assert!(listed[3].1 == CRASHED_GONE && listed[3].2.contains("is missing"), "{listed:#?}");
+        assert!(listed[4].1 == LIVE_GONE && listed[4].2.contains("is missing"), "{listed:#?}");
+        assert!([0, 2, 3, 4].iter().all(|&i| listed[i].0 == Kind::Attach), "{listed:#?}");
+        assert!(report.unrecorded[0].place.contains("(seq 6)"), "{:?}", report.unrecorded[0]);
+        assert_eq!(
+            format!("{} {}", report.unrecorded[0].kind, report.unrecorded[1].kind),
+            "attach exec",
+            "the kind reads as the CLI prints it"
+        );
+    }
+
+    #[test]
+    fn an_attach_recording_is_checked_whole_at_its_end_and_by_prefix_at_checkpoints() {
+        const ID: &str = "attach-0123456789abcdef0123456789abcdef";
+        let path = format!("sessions/x-{ID}.cast");
+        let body = "{\"version\":2}\n[0.1,\"o\",\"hi\"]\n";
+        let staging = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(staging.path().join("sessions")).expect("sessions");
+        let prefix = recording(staging.path(), &path, &body[..14]);
+        let final_summary = recording(staging.path(), &path, body);
+        let records = || {
+            vec![
+                attach_start(ID, "allow"),
+                json!({"event": "recording.checkpoint", "attach_id": ID, "recording": prefix.clone()}),
+                attach_end(ID, "exited", Some(final_summary.clone()), None),
+            ]
+        };
+        let temp = chained_log(records());
+        let file = temp.path().join(&path);
+        std::fs::write(&file, body).expect("recording");
+        assert!(verify(temp.path(), None).expect("intact").unrecorded.is_empty());
+        // Grown after its end: the prefix still matches, the size does not.
+        std::fs::write(&file, format!("{body}[0.2,\"o\",\"more\"]\n")).expect("recording");
+        let grown = verify(temp.path(), None).expect_err("a grown recording");
+        assert!(grown.reason.contains("the record says") && grown.place.contains("(seq 4)"), "{grown}");
+        // Changed within the checkpointed prefix.
+        std::fs::write(&file, body.replacen("version", "VERSION", 1)).expect("recording");
+        let changed = verify(temp.path(), None).expect_err("a changed recording");
+        assert!(changed.reason.contains("does not match its hash") && changed.place.contains("(seq 3)"));
+        // Gone.
+        std::fs::remove_file(&file).expect("remove");
+        let gone = verify(temp.path(), None).expect_err("a missing recording");
+        assert!(gone.reason.contains("is missing"), "{gone}");
     }
 
     /// Writes `lines` as one log file in a fresh directory and verifies it.

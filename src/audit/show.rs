@@ -114,16 +114,12 @@ fn id_of(record: &Value) -> Option<&str> {
 /// An exec's command, or the command of the PID 1 an attach reaches.
 fn command(record: &Value) -> String {
     let process = &record["process"];
-    let words = if process.is_object() {
-        let mut words: Vec<String> = process["path"].as_str().map(escape).into_iter().collect();
-        match &process["args"] {
-            Value::Array(args) => words.extend(args.iter().map(text)),
-            Value::Null => {}
-            other => words.push(text(other)),
-        }
-        words
-    } else {
-        record["command"].as_array().map(|a| a.iter().map(text).collect()).unwrap_or_default()
+    let command = if process.is_object() { &process["command"] } else { &record["command"] };
+    let words: Vec<String> = match command {
+        Value::Array(words) => words.iter().map(text).collect(),
+        Value::Null => Vec::new(),
+        // Capped: too long to keep whole.
+        other => vec![text(other)],
     };
     if words.is_empty() { "-".into() } else { words.join(" ") }
 }
@@ -550,7 +546,7 @@ mod tests {
             "seq": seq, "time": format!("2026-01-01T00:00:{seq:02}Z"), "prev": "00", "event": event,
             "attach_id": id,
             "container": {"id": "c0ffee", "name": "web", "image": "busybox"},
-            "process": {"path": "/bin/sh", "args": ["-l"], "user": ""},
+            "process": {"command": ["/bin/sh", "-l"], "user": ""},
             "tty": true,
             "attach": {"stdin": true, "stdout": true, "stderr": true, "logs": false, "stream": true,
                        "detach_keys": "ctrl-p,ctrl-q"},
@@ -578,12 +574,11 @@ mod tests {
     fn mixed() -> Vec<Value> {
         let mut records = session_of(A, 1, 2, None);
         records.extend([
-            attach_record(4, "attach.start", X, json!({"process": {"path": "/bin/sh", "user": "",
-                                                      "args": ["-l", "\u{1b}]0;t\u{7}"]}})),
+            attach_record(4, "attach.start", X, json!({"process": {"command": ["/bin/sh", "-l", "\u{1b}]0;t\u{7}"], "user": ""}})),
             json!({"seq": 5, "time": "t", "event": "recording.checkpoint", "attach_id": X,
                    "recording": {"path": format!("sessions/20260101-{X}.cast"), "bytes": 10, "sha256": "00"}}),
             attach_record(6, "attach.start", Y, json!({"decision": "deny", "recording": null,
-                "process": {"path": "bash", "args": [], "user": "root"},
+                "process": {"command": ["bash"], "user": "root"},
                 "reasons": ["attach to a shell running as root is not allowed"]})),
             attach_record(7, "attach.start", Z, json!({"tty": false,
                 "recording": {"path": format!("sessions/20260101-{Z}.jsonl")},

@@ -490,7 +490,7 @@ mod tests {
         let recording = (decision == "allow").then(|| json!({"path": format!("sessions/x-{id}.cast")}));
         json!({"event": "attach.start", "attach_id": id, "decision": decision, "reasons": [], "warnings": [],
                "policy_hash": "sha256:p", "container": {"id": "c0ffee", "name": "web", "image": "busybox"},
-               "process": {"path": "sh", "args": [], "user": ""}, "tty": true,
+               "process": {"command": ["sh"], "user": ""}, "tty": true,
                "attach": {"stdin": true, "stdout": true, "stderr": true, "logs": false, "stream": true,
                           "detach_keys": null},
                "caller": {"uid": 0, "gid": 0, "loginuid": null}, "request": {"method": "POST", "path": "/x"},

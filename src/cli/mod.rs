@@ -96,7 +96,7 @@ pub fn run() -> Result<ExitCode> {
                         r.records, r.files, r.recordings, r.anchors, r.head_seq, r.head
                     );
                     for u in &r.unrecorded {
-                        println!("UNRECORDED exec {} started at {}: {}", u.exec_id, u.place, u.reason);
+                        println!("UNRECORDED {} {} started at {}: {}", u.kind, u.exec_id, u.place, u.reason);
                     }
                     // The chain is intact, but not every session is on record.
                     Ok(if r.unrecorded.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })

@@ -21,6 +21,10 @@ use sha2::{Digest, Sha256};
 const DENY_RULE: &str = "data.execgate.deny";
 /// Advisory messages.
 const WARN_RULE: &str = "data.execgate.warn";
+/// The optional policy on every other route: its (set) value decides.
+const REQUEST_DENY_RULE: &str = "data.execgate.request.deny";
+/// The routes (operation ids) the request policy judges; undefined: all.
+const REQUEST_ROUTES_RULE: &str = "data.execgate.request.routes";
 /// Longest a single evaluation may run.
 const EVAL_LIMIT: Duration = Duration::from_millis(250);
 /// A reload loads the policy files only once two reads this far apart agree:
@@ -46,8 +50,17 @@ struct Source {
 pub struct PolicySet {
     engine: Engine,
     has_warn: bool,
+    request: Option<RequestRules>,
     hash: String,
     names: Vec<String>,
+}
+
+/// What a set says about requests other than exec and attach: present only
+/// when it defines `data.execgate.request.deny`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RequestRules {
+    /// The operation ids it judges (`data.execgate.request.routes`); `None`: every request.
+    routes: Option<BTreeSet<String>>,
 }
 
 /// What the policy said about one input.
@@ -123,8 +136,12 @@ impl PolicySet {
             format!("the policy set must define {DENY_RULE} (package execgate, `deny contains msg if …`)")
         })?;
         let has_warn = engine.eval_rule(WARN_RULE.to_owned()).is_ok();
+        let request = match engine.eval_rule(REQUEST_DENY_RULE.to_owned()) {
+            Err(_) => None,
+            Ok(_) => Some(RequestRules { routes: request_routes(&mut engine)? }),
+        };
         let hash = format!("sha256:{:x}", hasher.finalize());
-        Ok(PolicySet { engine, has_warn, hash, names })
+        Ok(PolicySet { engine, has_warn, request, hash, names })
     }
 
     /// SHA-256 over every module and data file of the set.
@@ -137,20 +154,54 @@ impl PolicySet {
         &self.names
     }
 
-    /// Judges `input`. Never fails: whatever goes wrong becomes a denial reason.
+    /// Whether requests on the route named `operation` (an operation id of
+    /// the Engine API, `None` when the request matches none) are judged by
+    /// `data.execgate.request.deny`.
+    pub fn judges_request(&self, operation: Option<&str>) -> bool {
+        match &self.request {
+            None => false,
+            Some(RequestRules { routes: None }) => true,
+            Some(RequestRules { routes: Some(routes) }) => operation.is_some_and(|op| routes.contains(op)),
+        }
+    }
+
+    /// Whether the set has a request policy at all.
+    pub fn has_request_policy(&self) -> bool {
+        self.request.is_some()
+    }
+
+    /// Whether the request policy names the routes it judges (then every
+    /// decision on them is recorded, allowed ones too).
+    pub fn request_routes_listed(&self) -> bool {
+        matches!(self.request, Some(RequestRules { routes: Some(_) }))
+    }
+
+    /// Judges an exec or attach `input` by `data.execgate.deny`. Never fails:
+    /// whatever goes wrong becomes a denial reason.
     pub fn decide(&self, input: &serde_json::Value) -> Decision {
+        self.decide_by(input, DENY_RULE, self.has_warn.then_some(WARN_RULE))
+    }
+
+    /// Judges a request `input` by `data.execgate.request.deny`; a set without
+    /// a request policy denies (it should not have been asked).
+    pub fn decide_request(&self, input: &serde_json::Value) -> Decision {
+        self.decide_by(input, REQUEST_DENY_RULE, None)
+    }
+
+    fn decide_by(&self, input: &serde_json::Value, deny_rule: &str, warn_rule: Option<&str>) -> Decision {
         let mut engine = self.engine.clone();
         let decide = |engine: &mut Engine| -> Result<(Vec<String>, Vec<String>), String> {
             let input =
                 Value::from_json_str(&input.to_string()).map_err(|e| format!("cannot convert input: {e}"))?;
             engine.set_input(input);
-            let deny = engine.eval_rule(DENY_RULE.to_owned()).map_err(|e| format!("{e}"))?;
-            let deny = messages(&deny).ok_or_else(|| format!("{DENY_RULE} is not a set (got {deny})"))?;
-            let warn = if self.has_warn {
-                let warn = engine.eval_rule(WARN_RULE.to_owned()).map_err(|e| format!("{e}"))?;
-                messages(&warn).unwrap_or_default()
-            } else {
-                Vec::new()
+            let deny = engine.eval_rule(deny_rule.to_owned()).map_err(|e| format!("{e}"))?;
+            let deny = messages(&deny).ok_or_else(|| format!("{deny_rule} is not a set (got {deny})"))?;
+            let warn = match warn_rule {
+                Some(rule) => {
+                    let warn = engine.eval_rule(rule.to_owned()).map_err(|e| format!("{e}"))?;
+                    messages(&warn).unwrap_or_default()
+                }
+                None => Vec::new(),
             };
             Ok((deny, warn))
         };
@@ -163,6 +214,30 @@ impl PolicySet {
             },
         }
     }
+}
+
+/// The routes a request policy lists, if it lists them; a `routes` that is
+/// not a set of strings is an error at load, not a policy that judges nothing.
+fn request_routes(engine: &mut Engine) -> Result<Option<BTreeSet<String>>> {
+    let Ok(routes) = engine.eval_rule(REQUEST_ROUTES_RULE.to_owned()) else {
+        return Ok(None);
+    };
+    if routes == Value::Undefined {
+        return Ok(None);
+    }
+    let set = routes
+        .as_set()
+        .map_err(|_| anyhow::anyhow!("{REQUEST_ROUTES_RULE} must be a set of operation ids, not {routes}"))?;
+    set.iter()
+        .map(|v| {
+            v.as_string().map(|s| s.to_string()).map_err(|_| {
+                anyhow::anyhow!(
+                    "{REQUEST_ROUTES_RULE} must be a set of operation ids (strings), not {routes}"
+                )
+            })
+        })
+        .collect::<Result<BTreeSet<_>>>()
+        .map(Some)
 }
 
 /// The strings of a set value; other members are shown as JSON. `None` when the
@@ -417,6 +492,43 @@ mod tests {
 
     fn set_from(text: &str) -> Result<PolicySet> {
         PolicySet::compile(vec![Source { name: "t.rego".into(), text: text.into() }])
+    }
+
+    fn sources(texts: &[&str]) -> Result<PolicySet> {
+        let sources =
+            texts.iter().enumerate().map(|(i, t)| Source { name: format!("t{i}.rego"), text: (*t).into() });
+        PolicySet::compile(sources.collect())
+    }
+
+    const EXEC: &str = "package execgate\nimport rego.v1\ndeny contains \"no\" if input.x\n";
+
+    #[test]
+    fn the_request_policy_is_off_unless_defined_and_judges_only_the_routes_it_lists() {
+        let none = sources(&[EXEC]).expect("compiles");
+        assert!(!none.has_request_policy());
+        assert!(!none.judges_request(Some("ContainerCreate")));
+        assert!(!PolicySet::load(&[]).expect("builtin").has_request_policy(), "the default pack has none");
+
+        let all = sources(&[EXEC, "package execgate.request\nimport rego.v1\ndeny contains \"no plugins\" if input.route == \"PluginPull\"\n"])
+            .expect("compiles");
+        assert!(all.judges_request(Some("ContainerList")) && all.judges_request(None));
+        assert!(!all.request_routes_listed());
+        let pull = serde_json::json!({"action": "request", "route": "PluginPull"});
+        assert_eq!(all.decide_request(&pull).deny, ["no plugins"]);
+        assert!(all.decide_request(&serde_json::json!({"route": "ContainerList"})).allowed());
+        assert!(all.decide(&serde_json::json!({"x": false})).allowed(), "exec decisions use their own rule");
+
+        let listed = sources(&[
+            EXEC,
+            "package execgate.request\nimport rego.v1\nroutes := {\"ContainerCreate\", \"PluginPull\"}\ndeny contains \"x\" if false\n",
+        ])
+        .expect("compiles");
+        assert!(listed.request_routes_listed());
+        assert!(listed.judges_request(Some("PluginPull")));
+        assert!(!listed.judges_request(Some("ContainerList")) && !listed.judges_request(None));
+
+        let bad = sources(&[EXEC, "package execgate.request\nimport rego.v1\nroutes := {1}\ndeny contains \"x\" if false\n"]);
+        assert!(bad.is_err(), "routes must be strings");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use tracing::warn;
 
 use crate::audit::Audit;
 use crate::daemon::upstream::{Control, Pinned, Upstream};
-use crate::gate::{AttachGate, ExecGate, Judged, UserRules};
+use crate::gate::{AttachGate, ExecGate, Judged, RequestGate, UserRules};
+use crate::http::api;
 use crate::http::body::{self, Body};
 use crate::http::error::ProxyError;
 use crate::http::framing::check_framing;
@@ -31,6 +32,7 @@ pub struct Proxy {
     upstream: Upstream,
     exec: ExecGate,
     attach: AttachGate,
+    request: RequestGate,
     audit: Audit,
     sessions: Sessions,
 }
@@ -92,8 +94,9 @@ impl Proxy {
     ) -> Self {
         let sessions = Sessions::new(upstream.clone(), audit.clone(), lifecycle);
         let exec = ExecGate::new(policies.clone(), users, audit.clone());
-        let attach = AttachGate::new(policies, users, audit.clone());
-        Proxy { upstream, exec, attach, audit, sessions }
+        let attach = AttachGate::new(policies.clone(), users, audit.clone());
+        let request = RequestGate::new(policies, audit.clone());
+        Proxy { upstream, exec, attach, request, audit, sessions }
     }
 
     /// Answers one request; failures become Docker-style error responses here.
@@ -122,7 +125,18 @@ impl Proxy {
         let upgrade = asks_upgrade(&request);
         let request = request.map(|b| b.boxed());
         match route {
-            Route::Other => self.relay(conn, request, upgrade).await,
+            Route::Other => {
+                match self.request.judging(|| api::operation(request.method(), request.uri().path())) {
+                    // No request policy, or not on this route: relayed untouched.
+                    None => self.relay(conn, request, upgrade).await,
+                    Some((set, operation)) => {
+                        let daemon = Control::pinned(&self.upstream, &conn.pinned);
+                        let permit =
+                            self.request.judge(&daemon, conn.caller_info(), request, &set, operation).await?;
+                        self.relay(conn, permit.into_request(), upgrade).await
+                    }
+                }
+            }
             Route::Attach { container, prefix } => {
                 // Judged and streamed in a tracked task, as an exec start is.
                 let (answer, answered) = oneshot::channel();

@@ -27,6 +27,9 @@ pub enum Record<F> {
     /// A decision on an attach to a container's stdio.
     #[serde(rename = "attach.start")]
     AttachStart(Decided<F>),
+    /// A decision of the request policy on another route.
+    #[serde(rename = "request")]
+    Request(Decided<F>),
     /// The end of a session an allowed attach began.
     #[serde(rename = "attach.end")]
     AttachEnd(Ended<F>),
@@ -99,6 +102,8 @@ pub enum Subject {
         /// execgate's id for the session.
         attach_id: String,
     },
+    /// A request on another route: no session.
+    Request {},
 }
 
 /// How every attach session id begins.
@@ -124,6 +129,7 @@ impl Subject {
         match self {
             Subject::Exec { exec_id } => exec_id.as_deref(),
             Subject::Attach { attach_id } => Some(attach_id),
+            Subject::Request {} => None,
         }
     }
 }

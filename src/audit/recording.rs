@@ -486,6 +486,7 @@ impl Open {
                 timestamp: started,
                 command: header.command.join(" "),
                 title: match &header.subject {
+                    Subject::Request {} => format!("session in {}", header.container),
                     Subject::Attach { attach_id } => {
                         format!(
                             "attach {attach_id} to {} ({} as {})",

@@ -8,7 +8,7 @@ use tracing::warn;
 use crate::audit::record::{Decided, Subject, Verdict};
 use crate::audit::{Audit, Capped, Record};
 use crate::http::error::ProxyError;
-use crate::policy::{Decision, Policies};
+use crate::policy::{Decision, Policies, PolicySet};
 
 /// The current policy set's decision on `input`. An input that cannot be
 /// built is a denial, never an input judged without it.
@@ -20,6 +20,18 @@ pub(super) fn evaluate(policies: &Policies, input: &impl Serialize) -> Decision 
             deny: vec![format!("cannot build the policy input (fail closed): {err}")],
             warn: Vec::new(),
             policy_hash: policies.hash().to_owned(),
+        },
+    }
+}
+
+/// The request policy's decision on `input` (see [`evaluate`]).
+pub(super) fn evaluate_request(set: &PolicySet, input: &impl Serialize) -> Decision {
+    match serde_json::to_value(input) {
+        Ok(value) => set.decide_request(&value),
+        Err(err) => Decision {
+            deny: vec![format!("cannot build the policy input (fail closed): {err}")],
+            warn: Vec::new(),
+            policy_hash: set.hash().to_owned(),
         },
     }
 }

@@ -3,7 +3,7 @@
 //! wins for `FormValue`, a `;` anywhere is an error) and moby's
 //! `httputils.BoolValue`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -29,14 +29,15 @@ impl AttachQuery {
     /// is what the daemon would refuse with 400.
     pub fn parse(query: Option<&str>) -> Result<Self, String> {
         let form = parse_query(query.unwrap_or_default())?;
-        let value = |key: &str| form.get(key).map(String::as_str).unwrap_or_default();
+        let first = |key: &str| form.get(key).and_then(|values| values.first());
+        let value = |key: &str| first(key).map(String::as_str).unwrap_or_default();
         Ok(AttachQuery {
             stdin: bool_value(value("stdin")),
             stdout: bool_value(value("stdout")),
             stderr: bool_value(value("stderr")),
             logs: bool_value(value("logs")),
             stream: bool_value(value("stream")),
-            detach_keys: form.get("detachKeys").filter(|keys| !keys.is_empty()).cloned(),
+            detach_keys: first("detachKeys").filter(|keys| !keys.is_empty()).cloned(),
         })
     }
 }
@@ -47,10 +48,10 @@ fn bool_value(value: &str) -> bool {
     !matches!(value.trim().to_lowercase().as_str(), "" | "0" | "no" | "false" | "none")
 }
 
-/// Go's `url.ParseQuery`, keeping the first value of each key (what
-/// `FormValue` returns).
-fn parse_query(query: &str) -> Result<HashMap<String, String>, String> {
-    let mut form = HashMap::new();
+/// Go's `url.ParseQuery`: every value of each key, in order (`FormValue`
+/// returns the first).
+pub fn parse_query(query: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let mut form: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for pair in query.split('&') {
         if pair.contains(';') {
             return Err("invalid semicolon separator in query".to_owned());
@@ -61,7 +62,7 @@ fn parse_query(query: &str) -> Result<HashMap<String, String>, String> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = unescape(key).ok_or_else(|| format!("invalid URL escape in query key {key:?}"))?;
         let value = unescape(value).ok_or_else(|| format!("invalid URL escape in query value {value:?}"))?;
-        form.entry(key).or_insert(value);
+        form.entry(key).or_default().push(value);
     }
     Ok(form)
 }

@@ -35,6 +35,9 @@ pub enum ProxyError {
     /// Policy (or a failure on the way to it) refused an exec.
     #[error("exec denied: {}", .0.join("; "))]
     Denied(Vec<String>),
+    /// The request policy refused a request on another route.
+    #[error("request denied: {}", .0.join("; "))]
+    RequestDenied(Vec<String>),
     /// Policy (or a failure on the way to it) refused an attach.
     #[error("attach denied: {}", .0.join("; "))]
     AttachDenied(Vec<String>),
@@ -84,7 +87,9 @@ impl ProxyError {
             ProxyError::Upstream { .. } | ProxyError::DaemonAnswer(_) => StatusCode::BAD_GATEWAY,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::Denied(_) | ProxyError::AttachDenied(_) => StatusCode::FORBIDDEN,
+            ProxyError::Denied(_) | ProxyError::AttachDenied(_) | ProxyError::RequestDenied(_) => {
+                StatusCode::FORBIDDEN
+            }
             ProxyError::Conflict(_) => StatusCode::CONFLICT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::RecordingUnavailable(_) | ProxyError::AuditUnavailable(_) => {
@@ -204,6 +209,7 @@ mod tests {
             (ProxyError::BadRequest("x".into()), StatusCode::BAD_REQUEST),
             (ProxyError::Denied(vec!["x".into()]), StatusCode::FORBIDDEN),
             (ProxyError::AttachDenied(vec!["x".into()]), StatusCode::FORBIDDEN),
+            (ProxyError::RequestDenied(vec!["x".into()]), StatusCode::FORBIDDEN),
             (ProxyError::Conflict("x".into()), StatusCode::CONFLICT),
             (ProxyError::DaemonAnswer("x".into()), StatusCode::BAD_GATEWAY),
             (ProxyError::RecordingUnavailable("x".into()), StatusCode::SERVICE_UNAVAILABLE),

@@ -2,6 +2,7 @@
 //! its body is framed and read (`framing`, `body`), and how a refusal becomes
 //! a Docker-style answer (`error`).
 
+pub mod api;
 pub mod body;
 pub mod error;
 pub mod framing;

@@ -122,7 +122,7 @@ pub fn classify(method: &Method, path: &str) -> Result<Route, BadPath> {
 /// (`v1.041`, `v01.41`, `v1.41.0`), Podman's `v[0-9][0-9A-Za-z.-]*`
 /// (`v4.0.0-dev`); either counts, so no range check: a version the daemon
 /// later refuses is its answer to give.
-fn split_version(path: &str) -> (Option<&str>, &str) {
+pub(super) fn split_version(path: &str) -> (Option<&str>, &str) {
     let Some(after_v) = path.strip_prefix("/v") else {
         return (None, path);
     };
@@ -147,7 +147,7 @@ fn between<'a>(path: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
 
 /// Go's `url.PathUnescape`: every `%` must be followed by two hex digits.
 /// Decoded bytes that are not UTF-8 become U+FFFD, as Go's regexp reads them.
-fn percent_decode(path: &str) -> Option<String> {
+pub(super) fn percent_decode(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,0 +1,252 @@
+//! The optional gate on every other door: requests that are neither exec nor
+//! attach, judged by `data.execgate.request.deny` when the policy set defines
+//! it (`input.action: "request"`). With no request policy nothing here runs:
+//! no body is read, nothing is evaluated.
+//!
+//! A judged body is read once, decoded as the daemon decodes it for the
+//! fields policy sees (`container_body`), and forwarded as the same bytes,
+//! re-framed by exact length: what was judged is what the daemon reads.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::Request;
+use hyper::header::{self, HeaderMap};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::judge;
+use super::query;
+use crate::audit::record::Subject;
+use crate::audit::{Audit, Capped, Record};
+use crate::daemon::inspect::{self, ContainerInfo};
+use crate::daemon::upstream::Control;
+use crate::http::api::Operation;
+use crate::http::body::{self, Body};
+use crate::http::error::ProxyError;
+use crate::http::framing;
+use crate::peer::CallerInfo;
+use crate::policy::{Policies, PolicySet};
+
+/// The request gate shared by every connection.
+pub struct RequestGate {
+    policies: Arc<Policies>,
+    audit: Audit,
+}
+
+/// Permission to forward a request the request policy allowed: the request
+/// as received, its body (when it was read) re-framed by exact length.
+pub struct RequestPermit {
+    request: Request<Body>,
+}
+
+impl RequestPermit {
+    /// The request that was judged, to be relayed as any other.
+    pub fn into_request(self) -> Request<Body> {
+        self.request
+    }
+}
+
+/// What the request policy judges (`input` with `action: "request"`).
+#[derive(Serialize)]
+struct RequestInput<'a> {
+    action: &'static str,
+    method: &'a str,
+    /// The API's `operationId`; `null` for a route the table does not know.
+    route: Option<&'static str>,
+    /// The path parameter (`{"name": …}` or `{"id": …}`), as the daemon reads it.
+    params: BTreeMap<&'static str, String>,
+    /// Every query value of every key, as Go parses the query.
+    query: BTreeMap<String, Vec<String>>,
+    path: &'a str,
+    api_version: Option<&'a str>,
+    /// Whether the request carries a body the daemon reads (more than 7
+    /// bytes, or chunked: the daemon's own test on container start).
+    has_body: bool,
+    /// The body as the daemon decodes it, for the routes execgate decodes.
+    body: Option<serde_json::Value>,
+    /// The container a `/containers/{name}/…` route names, as the daemon
+    /// describes it now; `null` for other routes.
+    container: Option<ContainerInfo>,
+    caller: &'a CallerInfo,
+}
+
+/// What a request record keeps.
+#[derive(Serialize)]
+struct RequestFacts {
+    method: String,
+    route: Option<&'static str>,
+    params: Capped,
+    path: Capped,
+    api_version: Option<String>,
+    query: Capped,
+    body: Capped,
+    container: Option<ContainerRef>,
+    caller: CallerInfo,
+}
+
+#[derive(Serialize)]
+struct ContainerRef {
+    id: String,
+    name: String,
+    image: String,
+    running: bool,
+}
+
+impl RequestGate {
+    /// A gate judging with `policies`, recording in `audit`.
+    pub fn new(policies: Arc<Policies>, audit: Audit) -> Self {
+        RequestGate { policies, audit }
+    }
+
+    /// The policy set in force when it judges a request on `operation`;
+    /// `None` (the usual case: no request policy) means relay untouched.
+    pub fn judging(
+        &self,
+        operation: impl FnOnce() -> Option<Operation>,
+    ) -> Option<(Arc<PolicySet>, Option<Operation>)> {
+        let set = self.policies.current();
+        if !set.has_request_policy() {
+            return None;
+        }
+        let operation = operation();
+        set.judges_request(operation.as_ref().map(|o| o.name)).then_some((set, operation))
+    }
+
+    /// Judges `request` on `operation` by the request policy of `set`.
+    pub async fn judge(
+        &self,
+        daemon: &Control<'_>,
+        caller: &CallerInfo,
+        request: Request<Body>,
+        set: &PolicySet,
+        operation: Option<Operation>,
+    ) -> Result<RequestPermit, ProxyError> {
+        let (mut parts, body) = request.into_parts();
+        let route = operation.as_ref().map(|o| o.name);
+        let has_body = has_body(&parts.headers);
+        let decodes = route.is_some_and(decodes_body);
+        let (bytes, body) = if decodes {
+            let bytes = framing::read(&parts.headers, body, "request").await?;
+            // Forwarded as read, framed by its exact length.
+            framing::set_length(&mut parts.headers, bytes.len());
+            (Some(bytes.clone()), body::full(bytes))
+        } else {
+            (None, body)
+        };
+        let query = query::parse_query(parts.uri.query().unwrap_or_default())
+            .map_err(|e| ProxyError::BadRequest(format!("malformed query: {e}")))?;
+        let container = match operation.as_ref().and_then(container_param) {
+            Some(reference) => Some(inspect::container_inspect(daemon, reference).await?),
+            None => None,
+        };
+        let body_view = match (route, &bytes) {
+            (Some(route), Some(bytes)) => decode_body(route, bytes, operation.as_ref())?,
+            _ => None,
+        };
+        let path = parts.uri.path().to_owned();
+        let api_version = operation.as_ref().and_then(|o| o.prefix.version.clone());
+        let input = RequestInput {
+            action: "request",
+            method: parts.method.as_str(),
+            route,
+            params: operation.iter().filter_map(|o| o.param.clone()).collect(),
+            query,
+            path: &path,
+            api_version: api_version.as_deref(),
+            has_body,
+            body: body_view,
+            container,
+            caller,
+        };
+        let decision = judge::evaluate_request(set, &input);
+        log_decision(&input, &decision);
+        // Every denial is recorded; allowed requests only on the routes a
+        // policy lists, so the log does not grow with every `docker ps`.
+        if !decision.allowed() || set.request_routes_listed() {
+            let facts = RequestFacts {
+                method: input.method.to_owned(),
+                route,
+                params: Capped::new(&input.params),
+                path: Capped::new(&path),
+                api_version: api_version.clone(),
+                query: Capped::new(&input.query),
+                body: Capped::new(&input.body),
+                container: input.container.as_ref().map(|c| ContainerRef {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    running: c.running,
+                }),
+                caller: caller.clone(),
+            };
+            judge::record(
+                &self.audit,
+                Record::Request,
+                Subject::Request {},
+                &decision,
+                facts,
+                ProxyError::RequestDenied,
+            )
+            .await?;
+        }
+        Ok(RequestPermit { request: Request::from_parts(parts, body) })
+    }
+}
+
+/// The routes whose bodies execgate reads and decodes for policy.
+fn decodes_body(route: &str) -> bool {
+    matches!(route, "ContainerCreate" | "ContainerStart" | "ContainerUpdate")
+}
+
+/// A `/containers/{name}/…` route's container reference.
+fn container_param(operation: &Operation) -> Option<&str> {
+    match (operation.name, &operation.param) {
+        (name, Some(("name", reference)))
+            if name.starts_with("Container") || name == "PutContainerArchive" =>
+        {
+            Some(reference)
+        }
+        _ => None,
+    }
+}
+
+/// The daemon's test for a start body it reads: `ContentLength > 7 || == -1`.
+fn has_body(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > 7)
+}
+
+/// The body of `route` as the daemon decodes it.
+fn decode_body(
+    route: &str,
+    bytes: &Bytes,
+    _operation: Option<&Operation>,
+) -> Result<Option<serde_json::Value>, ProxyError> {
+    let _ = (route, bytes);
+    Ok(None)
+}
+
+fn log_decision(input: &RequestInput<'_>, decision: &crate::policy::Decision) {
+    if decision.allowed() {
+        info!(
+            route = input.route,
+            method = input.method,
+            path = input.path,
+            caller.uid = input.caller.uid,
+            "request allowed"
+        );
+    } else {
+        warn!(
+            route = input.route, method = input.method, path = input.path, caller.uid = input.caller.uid,
+            reasons = ?decision.deny, "request denied"
+        );
+    }
+}

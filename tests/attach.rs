@@ -182,6 +182,11 @@ fn jsonl_events(recording: &str, attach_id: &str) -> Vec<Value> {
     lines.map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("event not JSON ({e}): {l}"))).collect()
 }
 
+/// The `i` events of an asciicast, joined.
+fn joined_input(events: &[Value]) -> String {
+    events.iter().filter(|e| e[1] == "i").filter_map(|e| e[2].as_str()).collect()
+}
+
 /// Waits for `child` up to `within`, killing it past that.
 fn wait_within(child: &mut Child, within: Duration, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
@@ -312,7 +317,8 @@ fn attach_to_a_running_container_ends_when_the_client_goes() {
     let c = Container { name };
 
     // 1. The client closes its stdin: the daemon ends the attach (the
-    //    container has no StdinOnce), and the container keeps running.
+    //    container has no StdinOnce), and the container keeps running: the
+    //    session was left, as with detach keys.
     let mut cli = gate
         .docker()
         .args(["attach", &c.name])
@@ -329,7 +335,7 @@ fn attach_to_a_running_container_ends_when_the_client_goes() {
     let (start, end) = session_of(&gate.audit, &c.name);
     assert_eq!(start["attach"]["stdin"], true, "{start}");
     assert_eq!(state(&c.name), "running", "the container outlives an attach");
-    assert_eq!(end["reason"], "client_hangup", "{end}");
+    assert_eq!(end["reason"], "detached", "{end}");
     assert_eq!(end["exit_code"], Value::Null, "{end}");
     let recording = recording_of(&gate.audit, &end);
     assert_eq!(stream_bytes(&recording, "stdin"), b"one\n");
@@ -432,6 +438,189 @@ fn tty_attach_is_an_asciicast_with_container_resizes() {
     verify_ok(&gate.audit);
 }
 
+#[test]
+fn detach_keys_end_a_tty_session_and_leave_the_container_running() {
+    let gate = Gate::start();
+    let name = unique("detach");
+    ok_stdout(
+        &direct_docker()
+            .args(["run", "-d", "-i", "-t", "--name", &name, IMAGE, "sh"])
+            .output()
+            .expect("docker run"),
+    );
+    let c = Container { name };
+    let mut ended = Vec::new();
+    for (keys, typed) in [(None, &b"\x10\x11"[..]), (Some("ctrl-a,x"), &b"\x01x"[..])] {
+        let query = keys.map_or(String::new(), |k| format!("&detachKeys={k}"));
+        let mut session = gate.connect();
+        session
+            .write_all(&attach_request(
+                &format!("/containers/{}/attach?stream=1&stdin=1&stdout=1&stderr=1{query}", c.name),
+                UPGRADE,
+                "",
+            ))
+            .expect("write attach");
+        let head = String::from_utf8_lossy(&read_until(&mut session, b"\r\n\r\n")).into_owned();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        session.write_all(b"echo pre-$((40+2))\n").expect("write");
+        read_until(&mut session, b"pre-42");
+        session.write_all(typed).expect("write detach keys");
+        read_until(&mut session, b""); // the daemon ends the stream
+        let end = wait_record(&gate.audit, "attach.end after detach keys", Duration::from_secs(20), |r| {
+            r["event"] == "attach.end"
+                && names(r, &c.name)
+                && !ended.contains(&r["attach_id"].as_str().unwrap_or_default().to_owned())
+        });
+        assert_eq!(end["reason"], "detached", "{keys:?}: {end}");
+        assert_eq!(end["exit_code"], Value::Null, "{keys:?}: {end}");
+        assert_eq!(end["attach"]["detach_keys"], keys.map_or(Value::Null, Value::from), "{end}");
+        assert_eq!(end["tty"], true, "{end}");
+        assert_eq!(state(&c.name), "running", "{keys:?}: detaching leaves the container running");
+        assert!(recording_of(&gate.audit, &end).contains("pre-42"), "{keys:?}");
+        ended.push(end["attach_id"].as_str().expect("attach_id").to_owned());
+    }
+    verify_ok(&gate.audit);
+}
+
+#[test]
+fn cli_attach_under_a_terminal_records_its_resizes_and_its_detach() {
+    let gate = Gate::start();
+    let name = unique("cliattach");
+    ok_stdout(
+        &direct_docker()
+            .args(["run", "-d", "-i", "-t", "--name", &name, IMAGE, "sh"])
+            .output()
+            .expect("docker run"),
+    );
+    let c = Container { name };
+    let mut cli = Command::new("script")
+        .args(["-qec", &format!("stty cols 100 rows 30; docker attach {}", c.name), "/dev/null"])
+        .env("DOCKER_HOST", gate.host())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut keys = cli.stdin.take().expect("stdin");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut out = cli.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |needle: &[u8]| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !seen.windows(needle.len()).any(|w| w == needle) {
+            let left = deadline.checked_duration_since(Instant::now()).unwrap_or_default();
+            match rx.recv_timeout(left) {
+                Ok(chunk) => seen.extend(chunk),
+                Err(_) => panic!(
+                    "no {:?} from the CLI: {}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(&seen)
+                ),
+            }
+        }
+    };
+    let start = wait_record(&gate.audit, "attach.start", Duration::from_secs(15), |r| {
+        r["event"] == "attach.start" && names(r, &c.name)
+    });
+    assert_eq!(start["decision"], "allow", "{start}");
+    // The CLI names the container as typed; execgate pins the attach to its id.
+    assert!(start["request"]["path"].as_str().is_some_and(|p| p.contains(&c.name)), "{start}");
+    assert_eq!(start["container"]["id"], full_id(&c.name), "{start}");
+    keys.write_all(b"echo cli-$((40+2))\r").expect("type");
+    wait_for(b"cli-42");
+    // ctrl-p ctrl-q: the CLI swallows them and leaves; the daemon never sees them.
+    keys.write_all(b"\x10\x11").expect("type detach keys");
+    wait_within(&mut cli, Duration::from_secs(15), "docker attach after detach keys");
+    drop(keys);
+
+    let (_, end) = session_of(&gate.audit, &c.name);
+    assert_eq!(state(&c.name), "running", "detaching leaves the container running");
+    // What execgate sees of a CLI detach is its client leaving.
+    assert_eq!(end["reason"], "client_hangup", "{end}");
+    assert_eq!(end["exit_code"], Value::Null, "{end}");
+    let cast = recording_of(&gate.audit, &end);
+    let events: Vec<Value> = cast.lines().skip(1).map(|l| serde_json::from_str(l).expect("event")).collect();
+    let output: String = events.iter().filter(|e| e[1] == "o").filter_map(|e| e[2].as_str()).collect();
+    assert!(output.contains("cli-42"), "{cast}");
+    assert_eq!(joined_input(&events), "echo cli-$((40+2))\r", "the CLI keeps its detach keys: {cast}");
+    // The CLI sizes the container's terminal through POST /containers/{name}/resize
+    // (one row and column more first, then the size).
+    let resizes: Vec<&str> = events.iter().filter(|e| e[1] == "r").filter_map(|e| e[2].as_str()).collect();
+    assert_eq!(resizes, ["101x31", "100x30"], "{cast}");
+    verify_ok(&gate.audit);
+}
+
+#[test]
+fn container_resizes_are_recorded_as_the_daemon_applies_them() {
+    let gate = Gate::start();
+    let name = unique("resizes");
+    ok_stdout(
+        &direct_docker()
+            .args(["run", "-d", "-i", "-t", "--name", &name, IMAGE, "sh"])
+            .output()
+            .expect("docker run"),
+    );
+    let c = Container { name };
+    let id = full_id(&c.name);
+    // A running container whose name is a prefix of the attached one's id.
+    let other = Container { name: id[..12].to_owned() };
+    ok_stdout(
+        &direct_docker()
+            .args(["run", "-d", "-t", "--name", &other.name, IMAGE, "sleep", "60"])
+            .output()
+            .expect("docker run"),
+    );
+    let mut session = gate.connect();
+    session
+        .write_all(&attach_request(
+            &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1"),
+            UPGRADE,
+            "",
+        ))
+        .expect("write attach");
+    let head = String::from_utf8_lossy(&read_until(&mut session, b"\r\n\r\n")).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    wait_record(&gate.audit, "attach.start", Duration::from_secs(10), |r| r["event"] == "attach.start");
+
+    // (reference, query, status on both daemons, what the daemon applies)
+    let cases: [(&str, &str, u16, Option<&str>); 6] = [
+        (&c.name, "h=24&w=80&h=50&w=200", 200, Some("80x24")), // the first value wins
+        (&c.name, "%68=30&%77=100", 200, Some("100x30")),      // keys are percent-decoded
+        (&c.name, "h=+5&w=+6", 400, None),                     // `+` is a space: refused
+        (&id, "h=010&w=0090", 200, Some("90x10")),             // leading zeros are fine
+        (&id[..10], "h=12&w=34", 200, Some("34x12")),          // an id prefix
+        (&other.name, "h=11&w=33", 200, None),                 // a name, not this id's prefix
+    ];
+    for (reference, query, expect, _) in cases {
+        let (code, head, body) =
+            exchange(&gate, &attach_request(&format!("/containers/{reference}/resize?{query}"), "", ""));
+        assert_eq!(code, expect, "{query}: {head}{}", String::from_utf8_lossy(&body));
+    }
+    // The daemon's own view of the terminal: the last applied size.
+    session.write_all(b"stty size; exit\n").expect("write");
+    let out = String::from_utf8_lossy(&read_until(&mut session, b"")).into_owned();
+    assert!(out.contains("12 34"), "{out}");
+    let (_, end) = session_of(&gate.audit, &c.name);
+    let cast = recording_of(&gate.audit, &end);
+    let resizes: Vec<String> = cast
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<Value>(l).expect("event"))
+        .filter(|e| e[1] == "r")
+        .filter_map(|e| e[2].as_str().map(str::to_owned))
+        .collect();
+    let applied: Vec<&str> = cases.iter().filter_map(|c| c.3).collect();
+    assert_eq!(resizes, applied, "{cast}");
+}
+
 // ---- denial ----
 
 #[test]
@@ -443,8 +632,10 @@ fn a_denied_attach_runs_nothing_and_says_why() {
     let since = now_stamp();
     let out = gate.run(&["run", "-i", "--name", &name, IMAGE, "true"]);
     let err = String::from_utf8_lossy(&out.stderr);
+    // The CLI drops the body of any non-101 answer to a hijack, so it cannot
+    // show the reason (moby client/hijack.go); the raw answer below carries it.
     assert!(!out.status.success(), "{err}");
-    assert!(err.contains("Error response from daemon: execgate: attach denied: no attach"), "{err}");
+    assert!(err.contains("unable to upgrade to tcp, received 403"), "{err}");
     // docker run leaves the container it created; it never started.
     assert_eq!(state(&c.name), "created");
     assert_eq!(daemon_attaches(&c.name, &since), 0, "a denied attach must not reach the daemon");
@@ -458,6 +649,30 @@ fn a_denied_attach_runs_nothing_and_says_why() {
     assert_eq!(denial["process"]["command"], json!(["true"]), "{denial}");
     assert!(denial["recording"].is_null(), "{denial}");
     assert!(!records(&gate.audit).iter().any(|r| r["event"] == "attach.end"), "a denial opens no session");
+
+    // What a client that reads the answer sees.
+    let (code, head, body) = exchange(
+        &gate,
+        &attach_request(&format!("/containers/{name}/attach?stream=1&stdout=1"), UPGRADE, ""),
+    );
+    assert_eq!(code, 403, "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    assert_eq!(message(&head, &body), "execgate: attach denied: no attach");
+    assert_eq!(state(&c.name), "created");
+    assert_eq!(daemon_attaches(&c.name, &since), 0, "a denied attach must not reach the daemon");
+    // However the path spells it, it is an attach.
+    let id = full_id(&name);
+    for path in [
+        format!("/containers/{id}/attac%68?stream=1&stdin=1&stdout=1"),
+        format!("/v1.41/containers/{id}/%61ttach?stream=1&stdin=1&stdout=1"),
+        format!("/containers/{}/attach?stream=1&stdin=1&stdout=1", &id[..12]),
+    ] {
+        let (code, head, body) = exchange(&gate, &attach_request(&path, UPGRADE, ""));
+        assert_eq!(code, 403, "{path}: {head}");
+        assert_eq!(message(&head, &body), "execgate: attach denied: no attach", "{path}");
+    }
+    assert_eq!(daemon_attaches(&c.name, &since), 0, "a denied attach must not reach the daemon");
+    assert_eq!(starts_for(&gate.audit, &name).len(), 5);
 
     // The policy is about attach alone: a detached run does not attach.
     let detached = unique("detached");
@@ -548,6 +763,8 @@ fn websocket_attach_form_bodies_and_semicolons_are_refused_before_the_daemon() {
         (format!("/containers/{id}/attach/ws?stream=1&stdin=1&stdout=1"), ws_headers),
         (format!("/v1.41/containers/{}/attach/ws?stream=1", c.name), ws_headers),
         (format!("/containers/{id}/attach/ws?logs=1"), ""),
+        (format!("/containers/{id}/attach%2Fws?stream=1&stdin=1"), ws_headers),
+        (format!("/containers/{id}/attach/w%73?stream=1&stdin=1"), ws_headers),
     ] {
         let raw = format!("GET {path} HTTP/1.1\r\nHost: docker\r\n{headers}\r\n");
         let (code, head, body) = exchange(&gate, raw.as_bytes());
@@ -571,8 +788,11 @@ fn websocket_attach_form_bodies_and_semicolons_are_refused_before_the_daemon() {
         assert_eq!(code, 400, "{headers:?} {body:?}: {head}{}", String::from_utf8_lossy(&answer));
         assert!(message(&head, &answer).starts_with("execgate: "), "{headers:?} {body:?}");
     }
-    // A `;` anywhere in the query: Go refuses the whole query; so does execgate.
-    for q in ["stream=1;stdin=1&stdout=1", "stream=1&stdout=1&x=a;b", "stream=1&stdout=1&;"] {
+    // A `;` anywhere in the query, or a bad escape: Go refuses the whole
+    // query; so does execgate (the daemon's own 400 would not say "execgate").
+    for q in
+        ["stream=1;stdin=1&stdout=1", "stream=1&stdout=1&x=a;b", "stream=1&stdout=1&;", "stream=1&stdin=%zz"]
+    {
         let (code, head, answer) =
             exchange(&gate, &attach_request(&format!("/containers/{id}/attach?{q}"), UPGRADE, ""));
         assert_eq!(code, 400, "{q}: {head}{}", String::from_utf8_lossy(&answer));
@@ -601,6 +821,74 @@ fn websocket_attach_form_bodies_and_semicolons_are_refused_before_the_daemon() {
     assert!(end["reason"].is_string(), "{end}");
     assert_eq!(daemon_attaches(&id, &since), 1);
     assert_eq!(state(&c.name), "created");
+}
+
+#[test]
+fn daemon_refusals_are_passed_on_and_close_the_session() {
+    let gate = Gate::start();
+    let c = create(&unique("badkeys"), &["-i", IMAGE, "sh"]);
+    // Bad detach keys: the daemon refuses inside the hijack (400, plain text).
+    let mut stream = gate.connect();
+    stream
+        .write_all(&attach_request(
+            &format!("/containers/{}/attach?stream=1&stdout=1&detachKeys=ctrl-~~", c.name),
+            UPGRADE,
+            "",
+        ))
+        .expect("write attach");
+    let answer = String::from_utf8_lossy(&read_until(&mut stream, b"provided")).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("Invalid detach keys (ctrl-~~) provided"), "{answer}");
+    let (start, end) = session_of(&gate.audit, &c.name);
+    assert_eq!(start["attach"]["detach_keys"], "ctrl-~~", "{start}");
+    assert_eq!(end["reason"], "daemon_error", "{end}");
+    assert_eq!(end["exit_code"], Value::Null, "{end}");
+    assert_eq!(state(&c.name), "created");
+
+    // No such container: execgate cannot judge it, and says so.
+    let missing = unique("missing");
+    let (code, head, body) = exchange(
+        &gate,
+        &attach_request(&format!("/containers/{missing}/attach?stream=1&stdout=1"), UPGRADE, ""),
+    );
+    assert_eq!(code, 404, "{head}");
+    let text = message(&head, &body);
+    assert!(
+        text.starts_with("execgate: cannot look up container") && text.contains("No such container"),
+        "{text}"
+    );
+    let denial = wait_record(&gate.audit, "the refused attach", Duration::from_secs(10), |r| {
+        r["event"] == "attach.start" && r["decision"] == "deny"
+    });
+    assert!(denial["reasons"].to_string().contains(&missing), "{denial}");
+    verify_ok(&gate.audit);
+}
+
+#[test]
+fn a_logs_only_attach_claims_no_exit_it_did_not_see() {
+    let gate = Gate::start();
+    let name = unique("logsonly");
+    let run = direct_docker()
+        .args(["run", "--name", &name, IMAGE, "sh", "-c", "echo logged-out; exit 6"])
+        .output()
+        .expect("docker run");
+    assert_eq!(run.status.code(), Some(6));
+    let c = Container { name };
+    // No stream: the daemon replays the log and ends the attach at once.
+    let mut stream = gate.connect();
+    stream
+        .write_all(&attach_request(&format!("/containers/{}/attach?logs=1&stdout=1", c.name), UPGRADE, ""))
+        .expect("write");
+    let data = read_until(&mut stream, b"");
+    let split = data.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+    assert!(data.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&data));
+    assert_eq!(frames(&data[split..]), vec![(1, b"logged-out\n".to_vec())]);
+    let (start, end) = session_of(&gate.audit, &c.name);
+    assert_eq!(start["attach"]["stream"], false, "{start}");
+    assert_eq!(stream_bytes(&recording_of(&gate.audit, &end), "stdout"), b"logged-out\n");
+    // The container exited with 6 before this session began: that is not this session's end.
+    assert_eq!(end["exit_code"], Value::Null, "{end}");
+    assert_ne!(end["reason"], "exited", "{end}");
 }
 
 // ---- attach without Upgrade (dockerode without `hijack`) ----

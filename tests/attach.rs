@@ -1,10 +1,14 @@
 //! Attach sessions against the real daemon: `POST /containers/{id}/attach` is
-//! judged (`input.action == "attach"`) and recorded like an exec session, for
-//! the CLI's `run -i`, `start -ai` and `attach`, a raw TTY session with
-//! container resizes, and dockerode's attach without Upgrade. What execgate
-//! cannot judge is refused before the daemon sees it: `attach/ws`, parameters
-//! in a form body, and a `;` in the query. Whether the daemon saw an attach is
-//! read from its own event stream (it logs an `attach` event for each one).
+//! judged (`input.action == "attach"`) and recorded like an exec session: the
+//! CLI's `run -i`, `start -ai` and `attach` (piped, and under a terminal with
+//! its detach keys), raw TTY sessions with container resizes and the daemon's
+//! detach keys, dockerode's attach without Upgrade, logs-only attaches and the
+//! daemon's own refusals. Policy: a deny-all-attach pack, a pack that echoes
+//! its input (the query read as Go reads it, the container, PID 1), and the
+//! `attach_guard` example. What execgate cannot judge is refused before the
+//! daemon sees it: `attach/ws`, a body or form body, a `;` or bad escape in
+//! the query. Whether the daemon saw an attach is read from its own event
+//! stream (it logs an `attach` event for each one it serves).
 
 mod common;
 
@@ -678,6 +682,49 @@ fn a_denied_attach_runs_nothing_and_says_why() {
     let detached = unique("detached");
     let _d = Container { name: detached.clone() };
     ok_stdout(&gate.run(&["run", "-d", "--name", &detached, IMAGE, "true"]));
+    verify_ok(&gate.audit);
+}
+
+#[test]
+fn the_attach_guard_example_denies_interactive_attaches_to_root_or_shell_pid_1() {
+    common::require_daemon();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let gate = Gate::start_with(
+        Path::new(docker_sock()),
+        &[
+            "--policy",
+            root.join("execgate.rego").to_str().expect("utf8"),
+            "--policy",
+            root.join("examples/attach_guard.rego").to_str().expect("utf8"),
+        ],
+    );
+    let run = |tag: &str, args: &[&str], stdin: &[u8]| {
+        let name = unique(tag);
+        let mut all = vec!["run", "--name", &name];
+        all.extend(args);
+        let out = gate.run_stdin(&all, stdin);
+        (Container { name: name.clone() }, out)
+    };
+    // Interactive, PID 1 neither root nor a shell: allowed.
+    let (_a, out) = run("guardok", &["-i", "--user", "app", IMAGE, "cat"], b"typed\n");
+    assert_eq!(ok_stdout(&out), "typed\n");
+    // Not interactive (no -i): allowed, even for a root shell.
+    let (_b, out) = run("guardout", &[IMAGE, "sh", "-c", "echo out-only"], b"");
+    assert_eq!(ok_stdout(&out), "out-only\n");
+    // Interactive into a root PID 1, and into a shell: denied before anything runs.
+    for (tag, args, reason) in [
+        ("guardroot", &["-i", IMAGE, "cat"][..], "its PID 1 runs as root"),
+        ("guardsh", &["-i", "--user", "app", IMAGE, "sh", "-c", "cat"][..], "its PID 1 is the shell \"sh\""),
+    ] {
+        let (c, out) = run(tag, args, b"typed\n");
+        assert!(!out.status.success(), "{tag}: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(state(&c.name), "created", "{tag}");
+        let denial =
+            starts_for(&gate.audit, &c.name).pop().unwrap_or_else(|| panic!("{tag}: no attach.start"));
+        assert_eq!(denial["decision"], "deny", "{tag}: {denial}");
+        let reasons = denial["reasons"].as_array().expect("reasons");
+        assert!(reasons.iter().any(|r| r.as_str().is_some_and(|r| r.contains(reason))), "{tag}: {denial}");
+    }
     verify_ok(&gate.audit);
 }
 

@@ -527,7 +527,10 @@ mod tests {
         assert!(listed.judges_request(Some("PluginPull")));
         assert!(!listed.judges_request(Some("ContainerList")) && !listed.judges_request(None));
 
-        let bad = sources(&[EXEC, "package execgate.request\nimport rego.v1\nroutes := {1}\ndeny contains \"x\" if false\n"]);
+        let bad = sources(&[
+            EXEC,
+            "package execgate.request\nimport rego.v1\nroutes := {1}\ndeny contains \"x\" if false\n",
+        ]);
         assert!(bad.is_err(), "routes must be strings");
     }
 

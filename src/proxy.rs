@@ -13,12 +13,14 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::audit::Audit;
+use crate::daemon::inspect;
 use crate::daemon::upstream::{Control, Pinned, Upstream};
 use crate::gate::{AttachGate, ExecGate, Judged, RequestGate, UserRules};
 use crate::http::api;
 use crate::http::body::{self, Body};
 use crate::http::error::ProxyError;
 use crate::http::framing::check_framing;
+use crate::http::query;
 use crate::http::route::{self, Prefix, Route};
 use crate::peer::{Caller, CallerInfo};
 use crate::policy::Policies;
@@ -156,16 +158,21 @@ impl Proxy {
                  and recorded by execgate; use POST /containers/{{id}}/attach"
             )])),
             Route::ExecResize { exec_id } => {
-                if let Some((width, height)) = terminal_size(request.uri().query()) {
+                let size = query::terminal_size(request.uri().query());
+                let response = self.relay(conn, request, upgrade).await?;
+                // Recorded as applied: only what the daemon took.
+                if let (Some((width, height)), true) = (size, response.status().is_success()) {
                     self.audit.recorder().resize(&exec_id, width, height).await;
                 }
-                self.relay(conn, request, upgrade).await
+                Ok(response)
             }
             Route::ContainerResize { container } => {
-                if let Some((width, height)) = terminal_size(request.uri().query()) {
-                    self.audit.recorder().resize_container(&container, width, height).await;
+                let size = query::terminal_size(request.uri().query());
+                let response = self.relay(conn, request, upgrade).await?;
+                if let (Some((width, height)), true) = (size, response.status().is_success()) {
+                    self.record_container_resize(conn, &container, width, height).await;
                 }
-                self.relay(conn, request, upgrade).await
+                Ok(response)
             }
             Route::ExecCreate { container, prefix } => {
                 let daemon = Control::pinned(&self.upstream, &conn.pinned);
@@ -231,6 +238,23 @@ impl Proxy {
             return Ok(self.maybe_stream(conn, response, upgrade));
         }
         Ok(self.stream(conn, response, upgrade, Some(Plan::Exec(Box::new(plan)))))
+    }
+
+    /// Records a resize the daemon applied to `container` in its live attach
+    /// sessions. The reference is resolved as the daemon resolved it (full id,
+    /// name, id prefix), and only when some attach session is live.
+    async fn record_container_resize(&self, conn: &Connection, container: &str, width: u64, height: u64) {
+        let recorder = self.audit.recorder();
+        if !recorder.has_attach_sessions() {
+            return;
+        }
+        let daemon = Control::pinned(&self.upstream, &conn.pinned);
+        match inspect::container_inspect(&daemon, container).await {
+            Ok(found) => recorder.resize_container(&found.id, width, height).await,
+            Err(err) => {
+                warn!(container, error = %err, "cannot tell which container a recorded resize was for")
+            }
+        }
     }
 
     /// Judges an attach and runs the recorded session it allows.
@@ -348,19 +372,6 @@ impl Proxy {
         self.sessions.bridge(plan, conn.claim(), daemon);
         if client_upgrade { response.map(|b| b.boxed()) } else { raw_stream_answer(response) }
     }
-}
-
-/// `h` and `w` of a resize query, as `(width, height)`.
-fn terminal_size(query: Option<&str>) -> Option<(u64, u64)> {
-    let (mut width, mut height) = (None, None);
-    for pair in query?.split('&') {
-        match pair.split_once('=') {
-            Some(("w", v)) => width = v.parse().ok(),
-            Some(("h", v)) => height = v.parse().ok(),
-            _ => {}
-        }
-    }
-    Some((width?, height?))
 }
 
 /// The daemon's answer to a hijack the client did not ask to upgrade:

@@ -220,6 +220,8 @@ impl Sessions {
             container = inspect::container_inspect(&daemon, plan.container_id()).await;
         }
         let running = container.as_ref().is_ok_and(|c| c.running);
+        // An exit code counts only if PID 1 exited during the session.
+        let exited = container.as_ref().is_ok_and(|c| !c.running && plan.exited_since(&c.finished_at));
         let (reason, detail) = match (&outcome, &container) {
             (Outcome::Cut, _) => (EndReason::ProxyShutdown, None),
             (Outcome::RecordingFailed, _) => (
@@ -231,9 +233,10 @@ impl Sessions {
             (Outcome::Bridged(Ok(_)), Err(err)) => (EndReason::DaemonError, Some(err.to_string())),
             (Outcome::Bridged(Ok(Ending::ClientGone)), Ok(_)) => (EndReason::ClientHangup, None),
             (Outcome::Bridged(Ok(_)), Ok(_)) if running => (EndReason::Detached, None),
-            (Outcome::Bridged(Ok(_)), Ok(_)) => (EndReason::Exited, None),
+            (Outcome::Bridged(Ok(_)), Ok(_)) if exited => (EndReason::Exited, None),
+            (Outcome::Bridged(Ok(_)), Ok(_)) => (EndReason::Closed, None),
         };
-        let exit_code = container.ok().and_then(|c| c.exit_code);
+        let exit_code = container.ok().filter(|_| exited).and_then(|c| c.exit_code);
         self.end(Plan::Attach(plan), reason, exit_code, detail, true).await;
     }
 

@@ -321,6 +321,10 @@ pub enum EndReason {
     Incomplete,
     /// The session's recording could not be written, so execgate cut it.
     RecordingFailed,
+    /// The daemon ended an attach stream while PID 1 neither ran on nor
+    /// exited during it: a logs-only attach, or one to a container that did
+    /// not run meanwhile.
+    Closed,
 }
 
 /// How a finished recording ended up on disk.

@@ -161,8 +161,8 @@ struct Shared {
     key: u64,
     /// The session's id in the log (exec id or attach id).
     id: Arc<str>,
-    /// For an attach session, its container's id and name (resizes find it by either).
-    container: Option<(String, String)>,
+    /// For an attach session, its container's full id (its resizes are recorded).
+    container: Option<String>,
     started: Instant,
     /// Why the recording failed, set once by whoever saw it fail.
     failure: OnceLock<String>,
@@ -248,8 +248,7 @@ impl Recorder {
         let shared = Arc::new(Shared {
             key: self.next_key.fetch_add(1, Ordering::Relaxed),
             id: Arc::from(id.as_str()),
-            container: matches!(header.subject, Subject::Attach { .. })
-                .then(|| (header.container_id.clone(), header.container.clone())),
+            container: matches!(header.subject, Subject::Attach { .. }).then(|| header.container_id.clone()),
             started: Instant::now(),
             failure: OnceLock::new(),
             failed: CancellationToken::new(),
@@ -293,21 +292,20 @@ impl Recorder {
         }
     }
 
+    /// Whether any attach session is live (container resizes matter then).
+    pub fn has_attach_sessions(&self) -> bool {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).values().any(|shared| shared.container.is_some())
+    }
+
     /// Records a resize of a container's terminal (`POST /containers/{name}/resize`)
-    /// in every live attach session to it. `reference` is what the client
-    /// named: the full id, the name, or an id prefix.
-    pub async fn resize_container(&self, reference: &str, width: u64, height: u64) {
-        let reference = reference.trim_start_matches('/');
+    /// in every live attach session to the container with full id `container_id`.
+    pub async fn resize_container(&self, container_id: &str, width: u64, height: u64) {
         let attached: Vec<Arc<Shared>> = self
             .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .filter(|shared| {
-                shared.container.as_ref().is_some_and(|(id, name)| {
-                    name == reference || (!reference.is_empty() && id.starts_with(reference))
-                })
-            })
+            .filter(|shared| shared.container.as_deref() == Some(container_id))
             .cloned()
             .collect();
         for shared in attached {

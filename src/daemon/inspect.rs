@@ -54,6 +54,10 @@ pub struct ContainerInfo {
     /// PID 1's exit code, once it has exited.
     #[serde(skip)]
     pub exit_code: Option<i64>,
+    /// When PID 1 last exited (`State.FinishedAt`): a change tells that it ran
+    /// and exited in between.
+    #[serde(skip)]
+    pub finished_at: String,
     /// The overlay root the daemon reads `/etc/passwd` from, when it has one.
     #[serde(skip)]
     pub merged_dir: Option<PathBuf>,
@@ -131,6 +135,8 @@ struct RawState {
     status: String,
     #[serde(default)]
     exit_code: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    finished_at: String,
 }
 
 #[derive(Default, Deserialize)]
@@ -238,6 +244,7 @@ pub async fn container_inspect(daemon: &Control<'_>, reference: &str) -> Result<
         // Go writes 0 for a container that never ran, so the code counts only once it stopped.
         exit_code: raw.state.exit_code.filter(|_| !raw.state.running && raw.state.status != "created"),
         status: raw.state.status,
+        finished_at: raw.state.finished_at,
         tty: raw.config.tty,
         open_stdin: raw.config.open_stdin,
         command: (!raw.path.is_empty()).then_some(raw.path).into_iter().chain(raw.args).collect(),

@@ -124,7 +124,13 @@ impl AttachGate {
             }
             return Err(err);
         }
-        let plan = AttachPlan::new(attach_id, container.id.clone(), facts, container.tty, recording);
+        let plan = AttachPlan::new(
+            attach_id,
+            (container.id.clone(), container.finished_at.clone()),
+            facts,
+            container.tty,
+            recording,
+        );
         Ok(AttachPermit::new(sealed, plan))
     }
 

@@ -43,6 +43,8 @@ pub struct AttachPermit {
 pub struct AttachPlan {
     attach_id: String,
     container_id: String,
+    /// The container's `FinishedAt` when the attach was allowed.
+    finished_at: String,
     facts: AttachFacts,
     tty: bool,
     recording: Option<Session>,
@@ -142,12 +144,13 @@ impl AttachPermit {
 impl AttachPlan {
     pub(super) fn new(
         attach_id: String,
-        container_id: String,
+        container: (String, String),
         facts: AttachFacts,
         tty: bool,
         recording: Option<Session>,
     ) -> Self {
-        AttachPlan { attach_id, container_id, facts, tty, recording, allowed_at: Instant::now() }
+        let (container_id, finished_at) = container;
+        AttachPlan { attach_id, container_id, finished_at, facts, tty, recording, allowed_at: Instant::now() }
     }
 
     /// The session's id.
@@ -158,6 +161,12 @@ impl AttachPlan {
     /// The container (full id).
     pub fn container_id(&self) -> &str {
         &self.container_id
+    }
+
+    /// Whether PID 1 exited since the attach was allowed, given the
+    /// container's `FinishedAt` now.
+    pub fn exited_since(&self, finished_at: &str) -> bool {
+        finished_at != self.finished_at
     }
 
     /// The facts every record of this session carries.

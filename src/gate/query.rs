@@ -1,11 +1,8 @@
-//! Query parameters read as the daemon reads them: Go's `url.ParseQuery`
-//! (`&`-separated, `+` and `%XX` unescaped, the first value of a repeated key
-//! wins for `FormValue`, a `;` anywhere is an error) and moby's
-//! `httputils.BoolValue`.
-
-use std::collections::BTreeMap;
+//! The attach's query parameters, read as the daemon reads them.
 
 use serde::Serialize;
+
+use crate::http::query::{bool_value, parse_query};
 
 /// What an attach asks for (`POST /containers/{id}/attach?…`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,60 +37,6 @@ impl AttachQuery {
             detach_keys: first("detachKeys").filter(|keys| !keys.is_empty()).cloned(),
         })
     }
-}
-
-/// moby's `BoolValue`: false only for "", "0", "no", "false" and "none" (any
-/// case, spaces trimmed); anything else is true.
-fn bool_value(value: &str) -> bool {
-    !matches!(value.trim().to_lowercase().as_str(), "" | "0" | "no" | "false" | "none")
-}
-
-/// Go's `url.ParseQuery`: every value of each key, in order (`FormValue`
-/// returns the first).
-pub fn parse_query(query: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
-    let mut form: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for pair in query.split('&') {
-        if pair.contains(';') {
-            return Err("invalid semicolon separator in query".to_owned());
-        }
-        if pair.is_empty() {
-            continue;
-        }
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = unescape(key).ok_or_else(|| format!("invalid URL escape in query key {key:?}"))?;
-        let value = unescape(value).ok_or_else(|| format!("invalid URL escape in query value {value:?}"))?;
-        form.entry(key).or_default().push(value);
-    }
-    Ok(form)
-}
-
-/// Go's `QueryUnescape`: `+` is a space, `%XX` a byte; any other `%` is an error.
-fn unescape(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = text.get(i + 1..i + 3)?;
-                out.push(
-                    u8::from_str_radix(hex, 16)
-                        .ok()
-                        .filter(|_| hex.bytes().all(|b| b.is_ascii_hexdigit()))?,
-                );
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::judge;
-use super::query;
 use crate::audit::record::Subject;
 use crate::audit::{Audit, Capped, Record};
 use crate::daemon::inspect::{self, ContainerInfo};
@@ -135,7 +134,7 @@ impl RequestGate {
         } else {
             (None, body)
         };
-        let query = query::parse_query(parts.uri.query().unwrap_or_default())
+        let query = crate::http::query::parse_query(parts.uri.query().unwrap_or_default())
             .map_err(|e| ProxyError::BadRequest(format!("malformed query: {e}")))?;
         let container = match operation.as_ref().and_then(container_param) {
             Some(reference) => Some(inspect::container_inspect(daemon, reference).await?),

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -441,6 +442,9 @@ fn check_owner(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
 pub struct Policies {
     paths: Vec<PathBuf>,
     current: RwLock<Arc<PolicySet>>,
+    /// Whether the set in force has a request policy: read on every request
+    /// that is not an exec or attach, so one without pays nothing more.
+    judges_requests: AtomicBool,
 }
 
 impl Policies {
@@ -448,7 +452,13 @@ impl Policies {
     /// has any, must pass.
     pub fn load(paths: Vec<PathBuf>) -> Result<Self> {
         let set = checked(collect(&paths)?)?;
-        Ok(Policies { paths, current: RwLock::new(Arc::new(set)) })
+        let judges_requests = AtomicBool::new(set.has_request_policy());
+        Ok(Policies { paths, current: RwLock::new(Arc::new(set)), judges_requests })
+    }
+
+    /// Whether the set in force has a request policy (a cheap check).
+    pub fn judges_requests(&self) -> bool {
+        self.judges_requests.load(Ordering::Acquire)
     }
 
     /// The set in force now.
@@ -480,7 +490,10 @@ impl Policies {
     /// and the error says why. Blocks for at least [`SETTLE`].
     pub fn reload(&self) -> Result<Arc<PolicySet>, ReloadError> {
         let set = Arc::new(checked(read_settled(&self.paths)?)?);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = set.clone();
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        *current = set.clone();
+        self.judges_requests.store(set.has_request_policy(), Ordering::Release);
+        drop(current);
         Ok(set)
     }
 }

@@ -105,10 +105,10 @@ impl RequestGate {
         &self,
         operation: impl FnOnce() -> Option<Operation>,
     ) -> Option<(Arc<PolicySet>, Option<Operation>)> {
-        let set = self.policies.current();
-        if !set.has_request_policy() {
+        if !self.policies.judges_requests() {
             return None;
         }
+        let set = self.policies.current();
         let operation = operation();
         set.judges_request(operation.as_ref().map(|o| o.name)).then_some((set, operation))
     }

@@ -12,6 +12,7 @@
 //! makes them.
 
 mod attach;
+pub mod container_body;
 pub mod create;
 mod exec;
 mod facts;

@@ -133,8 +133,11 @@ impl Proxy {
                     None => self.relay(conn, request, upgrade).await,
                     Some((set, operation)) => {
                         let daemon = Control::pinned(&self.upstream, &conn.pinned);
-                        let permit =
-                            self.request.judge(&daemon, conn.caller_info(), request, &set, operation).await?;
+                        let version = self.upstream.known_version();
+                        let permit = self
+                            .request
+                            .judge(&daemon, conn.caller_info(), request, &set, operation, version)
+                            .await?;
                         self.relay(conn, permit.into_request(), upgrade).await
                     }
                 }

@@ -11,7 +11,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +36,8 @@ pub struct Upstream {
     socket: PathBuf,
     control: Client<UnixConnector, Empty<Bytes>>,
     control_base: Uri,
+    /// The daemon's version, once it answered `/version`.
+    version: Arc<OnceLock<String>>,
 }
 
 impl Upstream {
@@ -54,7 +56,13 @@ impl Upstream {
             .pool_idle_timeout(idle_timeout)
             .build(UnixConnector);
         let control_base = hyperlocal::Uri::new(&socket, "/").into();
-        Upstream { socket, control, control_base }
+        Upstream { socket, control, control_base, version: Arc::default() }
+    }
+
+    /// The daemon's version (`28.5.2`…) as it said at start; `None` when it
+    /// did not answer then.
+    pub fn known_version(&self) -> Option<&str> {
+        self.version.get().map(String::as_str)
     }
 
     /// The daemon's socket path.
@@ -143,6 +151,7 @@ impl Upstream {
         match self.version().await {
             Ok((version, api, runc)) => {
                 info!(socket = %self.socket.display(), version, api_version = api, runc, "Docker daemon reachable");
+                let _ = self.version.set(version);
                 if runc.as_deref().is_some_and(runc_resolves_groups_by_name) {
                     warn!(
                         runc,

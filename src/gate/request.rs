@@ -16,6 +16,7 @@ use hyper::header::{self, HeaderMap};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use super::container_body;
 use super::judge;
 use crate::audit::record::Subject;
 use crate::audit::{Audit, Capped, Record};
@@ -121,6 +122,7 @@ impl RequestGate {
         request: Request<Body>,
         set: &PolicySet,
         operation: Option<Operation>,
+        daemon_version: Option<&str>,
     ) -> Result<RequestPermit, ProxyError> {
         let (mut parts, body) = request.into_parts();
         let route = operation.as_ref().map(|o| o.name);
@@ -140,12 +142,14 @@ impl RequestGate {
             Some(reference) => Some(inspect::container_inspect(daemon, reference).await?),
             None => None,
         };
+        let api_version = operation.as_ref().and_then(|o| o.prefix.version.clone());
         let body_view = match (route, &bytes) {
-            (Some(route), Some(bytes)) => decode_body(route, bytes, operation.as_ref())?,
+            (Some(route), Some(bytes)) => {
+                decode_body(route, bytes, has_body, api_version.as_deref(), daemon_version)?
+            }
             _ => None,
         };
         let path = parts.uri.path().to_owned();
-        let api_version = operation.as_ref().and_then(|o| o.prefix.version.clone());
         let input = RequestInput {
             action: "request",
             method: parts.method.as_str(),
@@ -223,14 +227,64 @@ fn has_body(headers: &HeaderMap) -> bool {
         .is_some_and(|len| len > 7)
 }
 
-/// The body of `route` as the daemon decodes it.
+/// The body of `route` as the daemon at `daemon_version` decodes it; `None`
+/// where the daemon reads none. A body it would refuse is refused here.
 fn decode_body(
     route: &str,
     bytes: &Bytes,
-    _operation: Option<&Operation>,
+    has_body: bool,
+    api_version: Option<&str>,
+    daemon_version: Option<&str>,
 ) -> Result<Option<serde_json::Value>, ProxyError> {
-    let _ = (route, bytes);
-    Ok(None)
+    let rules = decoding_rules(daemon_version);
+    let refused = |e: String| ProxyError::BadRequest(format!("malformed {route} body: {e}"));
+    let view = match route {
+        "ContainerCreate" => {
+            serde_json::to_value(container_body::decode_create(bytes, rules).map_err(refused)?)
+        }
+        "ContainerUpdate" => {
+            serde_json::to_value(container_body::decode_update(bytes, rules).map_err(refused)?)
+        }
+        // Only an old-API start has a body the daemon reads (newer ones refuse it).
+        "ContainerStart" if has_body && api_version.is_some_and(older_than_1_24) => {
+            let host_config = container_body::decode_start_host_config(bytes).map_err(refused)?;
+            serde_json::to_value(StartBody { host_config })
+        }
+        _ => return Ok(None),
+    };
+    view.map(Some).map_err(|e| ProxyError::Internal(format!("cannot encode the decoded {route} body: {e}")))
+}
+
+/// An old-API start body: the HostConfig that replaces the stored one
+/// (`null`: the stored one stays).
+#[derive(Serialize)]
+struct StartBody {
+    #[serde(rename = "HostConfig")]
+    host_config: Option<container_body::HostConfigView>,
+}
+
+/// Which of the daemon's decoders applies: Docker 27.1 removed the HostConfig
+/// fields at the top level of a create body. An unknown version (the daemon
+/// did not answer at start, or Podman) gets 20.10's, which judges more.
+fn decoding_rules(daemon_version: Option<&str>) -> container_body::Daemon {
+    let parts: Vec<u64> = daemon_version
+        .unwrap_or_default()
+        .split(['.', '-', '+'])
+        .take(2)
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    match parts.as_slice() {
+        [major, minor] if (*major, *minor) >= (27, 1) => container_body::Daemon::Docker28,
+        _ => container_body::Daemon::Docker20,
+    }
+}
+
+/// The daemon's version compare (part by part, numerically, a part that is
+/// not a number counting as 0) against 1.24.
+fn older_than_1_24(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) < (1, 24)
 }
 
 fn log_decision(input: &RequestInput<'_>, decision: &crate::policy::Decision) {
@@ -247,5 +301,29 @@ fn log_decision(input: &RequestInput<'_>, decision: &crate::policy::Decision) {
             route = input.route, method = input.method, path = input.path, caller.uid = input.caller.uid,
             reasons = ?decision.deny, "request denied"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_api_versions_compare_as_the_daemon_compares_them() {
+        for old in ["1.23", "1.023", "1.23.9", "01.23", "1.2", "0.99", "1.x"] {
+            assert!(older_than_1_24(old), "{old}");
+        }
+        for new in ["1.24", "1.41", "1.51", "2.0", "4.0.0"] {
+            assert!(!older_than_1_24(new), "{new}");
+        }
+    }
+
+    #[test]
+    fn the_create_decoder_follows_the_daemons_version() {
+        assert!(matches!(decoding_rules(Some("20.10.24+dfsg1")), container_body::Daemon::Docker20));
+        assert!(matches!(decoding_rules(Some("27.0.3")), container_body::Daemon::Docker20));
+        assert!(matches!(decoding_rules(Some("27.1.0")), container_body::Daemon::Docker28));
+        assert!(matches!(decoding_rules(Some("28.5.2+dfsg4")), container_body::Daemon::Docker28));
+        assert!(matches!(decoding_rules(None), container_body::Daemon::Docker20));
     }
 }

@@ -3,6 +3,7 @@
 # markdown tables:
 #   proxy      request rate and latency (direct vs execgate vs socat), exec stream throughput
 #   exec_gate  one policy decision, and the latency exec create adds
+#   request_gate  the latency container create takes with no request policy and with the lockdown pack
 #   audit_log  fsync'd audit records per second with group commit (no daemon)
 # proxy and exec_gate run once per Docker daemon: dockerd 20.10 (the system
 # one) and the test bed's Docker 28.5.
@@ -23,5 +24,6 @@ for sock in $daemons; do
     printf '\n## Docker %s at %s\n\n' "$version" "$sock"
     EXECGATE_TEST_DOCKER_SOCK=$sock cargo bench --bench proxy
     EXECGATE_TEST_DOCKER_SOCK=$sock cargo bench --bench exec_gate
+    EXECGATE_TEST_DOCKER_SOCK=$sock cargo bench --bench request_gate
 done
 cargo bench --bench audit_log

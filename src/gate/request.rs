@@ -124,6 +124,7 @@ impl RequestGate {
         operation: Option<Operation>,
         daemon_version: Option<&str>,
     ) -> Result<RequestPermit, ProxyError> {
+        let started = std::time::Instant::now();
         let (mut parts, body) = request.into_parts();
         let route = operation.as_ref().map(|o| o.name);
         let has_body = has_body(&parts.headers);
@@ -164,7 +165,6 @@ impl RequestGate {
             caller,
         };
         let decision = judge::evaluate_request(set, &input);
-        log_decision(&input, &decision);
         // Every denial is recorded; allowed requests only on the routes a
         // policy lists, so the log does not grow with every `docker ps`.
         if !decision.allowed() || set.request_routes_listed() {
@@ -184,7 +184,7 @@ impl RequestGate {
                 }),
                 caller: caller.clone(),
             };
-            judge::record(
+            let recorded = judge::record(
                 &self.audit,
                 Record::Request,
                 Subject::Request {},
@@ -192,7 +192,11 @@ impl RequestGate {
                 facts,
                 ProxyError::RequestDenied,
             )
-            .await?;
+            .await;
+            log_decision(&input, &decision, started.elapsed().as_micros() as u64);
+            recorded?;
+        } else {
+            log_decision(&input, &decision, started.elapsed().as_micros() as u64);
         }
         Ok(RequestPermit { request: Request::from_parts(parts, body) })
     }
@@ -287,19 +291,22 @@ fn older_than_1_24(version: &str) -> bool {
     (major, minor) < (1, 24)
 }
 
-fn log_decision(input: &RequestInput<'_>, decision: &crate::policy::Decision) {
+/// Logs a decision with `judge_us`: all the gate added (body read and
+/// decoded, lookups, evaluation, the durable record).
+fn log_decision(input: &RequestInput<'_>, decision: &crate::policy::Decision, judge_us: u64) {
     if decision.allowed() {
         info!(
             route = input.route,
             method = input.method,
             path = input.path,
             caller.uid = input.caller.uid,
+            judge_us,
             "request allowed"
         );
     } else {
         warn!(
             route = input.route, method = input.method, path = input.path, caller.uid = input.caller.uid,
-            reasons = ?decision.deny, "request denied"
+            reasons = ?decision.deny, judge_us, "request denied"
         );
     }
 }

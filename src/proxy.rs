@@ -127,21 +127,7 @@ impl Proxy {
         let upgrade = asks_upgrade(&request);
         let request = request.map(|b| b.boxed());
         match route {
-            Route::Other => {
-                match self.request.judging(|| api::operation(request.method(), request.uri().path())) {
-                    // No request policy, or not on this route: relayed untouched.
-                    None => self.relay(conn, request, upgrade).await,
-                    Some((set, operation)) => {
-                        let daemon = Control::pinned(&self.upstream, &conn.pinned);
-                        let version = self.upstream.known_version();
-                        let permit = self
-                            .request
-                            .judge(&daemon, conn.caller_info(), request, &set, operation, version)
-                            .await?;
-                        self.relay(conn, permit.into_request(), upgrade).await
-                    }
-                }
-            }
+            Route::Other => self.relay_judged(conn, request, upgrade).await,
             Route::Attach { container, prefix } => {
                 // Judged and streamed in a tracked task, as an exec start is.
                 let (answer, answered) = oneshot::channel();
@@ -162,7 +148,7 @@ impl Proxy {
             )])),
             Route::ExecResize { exec_id } => {
                 let size = query::terminal_size(request.uri().query());
-                let response = self.relay(conn, request, upgrade).await?;
+                let response = self.relay_judged(conn, request, upgrade).await?;
                 // Recorded as applied: only what the daemon took.
                 if let (Some((width, height)), true) = (size, response.status().is_success()) {
                     self.audit.recorder().resize(&exec_id, width, height).await;
@@ -171,7 +157,7 @@ impl Proxy {
             }
             Route::ContainerResize { container } => {
                 let size = query::terminal_size(request.uri().query());
-                let response = self.relay(conn, request, upgrade).await?;
+                let response = self.relay_judged(conn, request, upgrade).await?;
                 if let (Some((width, height)), true) = (size, response.status().is_success()) {
                     self.record_container_resize(conn, &container, width, height).await;
                 }
@@ -315,6 +301,27 @@ impl Proxy {
             }
         }
         Ok(Response::from_parts(parts, body::full(bytes)))
+    }
+
+    /// Relays a request that is neither exec nor attach, judged first when the
+    /// policy set has a request policy for its route. Without one nothing more
+    /// happens than a flag read: no body read, nothing evaluated.
+    async fn relay_judged(
+        &self,
+        conn: &Connection,
+        request: Request<Body>,
+        upgrade: bool,
+    ) -> Result<Response<Body>, ProxyError> {
+        let Some((set, operation)) =
+            self.request.judging(|| api::operation(request.method(), request.uri().path()))
+        else {
+            return self.relay(conn, request, upgrade).await;
+        };
+        let daemon = Control::pinned(&self.upstream, &conn.pinned);
+        let version = self.upstream.known_version();
+        let permit =
+            self.request.judge(&daemon, conn.caller_info(), request, &set, operation, version).await?;
+        self.relay(conn, permit.into_request(), upgrade).await
     }
 
     /// Relays a request that does not hijack by its route. One carrying upgrade

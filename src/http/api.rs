@@ -44,10 +44,17 @@ const ROUTES: &[(&str, &str, &str, &str, &str)] = &[
     ("POST", "/containers/", "/pause", "ContainerPause", "name"),
     ("POST", "/containers/", "/unpause", "ContainerUnpause", "name"),
     ("POST", "/containers/", "/update", "ContainerUpdate", "name"),
+    ("POST", "/containers/", "/resize", "ContainerResize", "name"),
+    ("POST", "/containers/", "/attach", "ContainerAttach", "name"),
+    ("POST", "/containers/", "/exec", "ContainerExec", "name"),
     ("POST", "/containers/", "/rename", "ContainerRename", "name"),
     ("POST", "/containers/", "/wait", "ContainerWait", "name"),
     ("POST", "/containers/", "/copy", "ContainerCopy", "name"),
     ("DELETE", "/containers/", "", "ContainerDelete", "name"),
+    // Exec.
+    ("POST", "/exec/", "/start", "ExecStart", "id"),
+    ("POST", "/exec/", "/resize", "ExecResize", "id"),
+    ("GET", "/exec/", "/json", "ExecInspect", "id"),
     // Images.
     ("POST", "/images/create", "", "ImageCreate", ""),
     ("POST", "/images/load", "", "ImageLoad", ""),

@@ -247,6 +247,7 @@ fn the_examples_directory_tests_cleanly_as_shipped() {
         &["policy", "test", "policies/examples"][..],
         &["policy", "test", "policies/execgate.rego", "policies/examples"],
         &["policy", "test", "policies", "policies/examples"],
+        &["policy", "test", "policies", "policies/examples", "policies/examples/lockdown"],
     ] {
         let out = execgate(args);
         let text = String::from_utf8_lossy(&out.stdout);

@@ -480,6 +480,14 @@ fn binds_of_root_the_socket_and_the_audit_dir_are_closed() {
         assert_eq!(&run_open(&default, flags, &cmd), expected, "docker run {flags:?} under the default pack");
     }
 
+    // The judging gate's own audit directory, wherever it is (`input.execgate.audit_dir`).
+    let own = std::fs::canonicalize(&lockdown.audit).expect("audit dir");
+    let bind = format!("{}:/a:ro", own.display());
+    assert_run_closed(&lockdown, &["-v", &bind], &format!("it exposes {}", own.display()));
+    let default_dir = std::fs::canonicalize(&default.audit).expect("audit dir");
+    let bind = format!("{}:/a:ro", default_dir.display());
+    assert_eq!(run_open(&default, &["-v", &bind], &["sh", "-c", "test -d /a && echo dir"]), "dir\n");
+
     // A `local` volume with a bind device is a bind of the host's root too.
     let volume_flags = |volume: &str| {
         format!(

@@ -232,6 +232,11 @@ impl Recorder {
         })
     }
 
+    /// The audit directory (recordings live in its `sessions/`).
+    pub fn audit_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Whether sessions are recorded at all.
     pub fn enabled(&self) -> bool {
         self.mode != RecordMode::None

@@ -33,6 +33,15 @@ use crate::policy::{Policies, PolicySet};
 pub struct RequestGate {
     policies: Arc<Policies>,
     audit: Audit,
+    own: Own,
+}
+
+/// What execgate itself holds on the host, for policies to protect
+/// (`input.execgate`).
+#[derive(Serialize)]
+struct Own {
+    /// The audit directory, absolute and with symlinks resolved.
+    audit_dir: String,
 }
 
 /// Permission to forward a request the request policy allowed: the request
@@ -70,6 +79,8 @@ struct RequestInput<'a> {
     /// describes it now; `null` for other routes.
     container: Option<ContainerInfo>,
     caller: &'a CallerInfo,
+    /// What execgate holds on the host (its audit directory).
+    execgate: &'a Own,
 }
 
 /// What a request record keeps.
@@ -97,7 +108,9 @@ struct ContainerRef {
 impl RequestGate {
     /// A gate judging with `policies`, recording in `audit`.
     pub fn new(policies: Arc<Policies>, audit: Audit) -> Self {
-        RequestGate { policies, audit }
+        let dir = audit.recorder().audit_dir();
+        let audit_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()).display().to_string();
+        RequestGate { policies, audit, own: Own { audit_dir } }
     }
 
     /// The policy set in force when it judges a request on `operation`;
@@ -163,6 +176,7 @@ impl RequestGate {
             body: body_view,
             container,
             caller,
+            execgate: &self.own,
         };
         let decision = judge::evaluate_request(set, &input);
         // Every denial is recorded; allowed requests only on the routes a

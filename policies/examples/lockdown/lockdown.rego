@@ -23,11 +23,17 @@ routes := {
 }
 
 # Host paths no container may bind, nor any directory above them: the Docker
-# and execgate sockets and execgate's audit directory. Edit to fit.
+# and execgate sockets and execgate's state. The audit directory of the
+# execgate judging is protected as well (`input.execgate.audit_dir`). Edit to fit.
 lockdown_protected_paths := {
 	"/var/run/docker.sock", "/run/docker.sock", "/run/execgate.sock",
 	"/var/lib/docker", "/var/log/execgate", "/run/execgate-testbed",
 }
+
+# The protected paths, and the audit directory of the execgate judging.
+lockdown_protected contains path if some path in lockdown_protected_paths
+
+lockdown_protected contains input.execgate.audit_dir if is_string(input.execgate.audit_dir)
 
 # Namespaces a container may not share with the host.
 lockdown_host_modes := {"PidMode": "pid", "IpcMode": "ipc", "NetworkMode": "network", "UsernsMode": "user", "UTSMode": "uts", "CgroupnsMode": "cgroup"}
@@ -74,7 +80,7 @@ lockdown_reasons contains msg if {
 lockdown_reasons contains msg if {
 	some path in lockdown_host_paths
 	path != "/"
-	some protected in lockdown_protected_paths
+	some protected in lockdown_protected
 	lockdown_covers(path, protected)
 	msg := sprintf("binding %s is not allowed: it exposes %s (the Docker or execgate socket, or the audit trail)", [path, protected])
 }

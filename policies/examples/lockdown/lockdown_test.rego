@@ -16,6 +16,7 @@ lockdown_create(hc) := {
 	"path": "/v1.41/containers/create", "api_version": "1.41", "has_body": true,
 	"body": {"Config": {"Image": "busybox"}, "HostConfig": object.union(lockdown_hc, hc)},
 	"container": null, "caller": {"uid": 1000, "gid": 1000, "pid": 1, "exe": "/usr/bin/docker", "loginuid": 1000},
+	"execgate": {"audit_dir": "/srv/audit"},
 }
 
 lockdown_request(route, fields) := object.union({
@@ -53,6 +54,11 @@ test_lockdown_host_root_and_protected_binds_are_denied if {
 	lockdown_denied(lockdown_create({"bind_sources": ["/var/run/docker.sock"]}), "exposes /var/run/docker.sock")
 	lockdown_denied(lockdown_create({"bind_sources": ["/var/run"]}), "exposes /var/run/docker.sock")
 	lockdown_denied(lockdown_create({"local_volume_devices": ["/var/log/execgate/sessions"]}), "exposes /var/log/execgate")
+}
+
+test_lockdown_the_gates_own_audit_dir_is_protected if {
+	lockdown_denied(lockdown_create({"bind_sources": ["/srv"]}), "exposes /srv/audit")
+	lockdown_denied(lockdown_create({"bind_sources": ["/srv/audit/sessions"]}), "exposes /srv/audit")
 }
 
 test_lockdown_other_binds_are_allowed if {

@@ -55,7 +55,7 @@ impl AttachGate {
         reference: &str,
         prefix: &Prefix,
     ) -> Result<AttachPermit, ProxyError> {
-        let (parts, query) = read_request(request).await?;
+        let (parts, query, ignored_body_bytes) = read_request(request).await?;
         let request_info = RequestInfo::new(&parts, prefix, Ignored::default());
         let attach_id = new_attach_id();
         let subject = Subject::Attach { attach_id: attach_id.clone() };
@@ -71,7 +71,7 @@ impl AttachGate {
         let input = AttachInput {
             action: "attach",
             container: &container,
-            attach: AttachView { query: &query, interactive },
+            attach: AttachView { query: &query, interactive, ignored_body_bytes },
             process,
             caller,
             request: &request_info,
@@ -169,11 +169,13 @@ impl AttachGate {
     }
 }
 
-/// The attach's parameters, read as the daemon reads them. Refused: a form
-/// body (the daemon would read parameters from it, ahead of the query) and
-/// any other body (bytes the daemon would take for the stream's start,
-/// unrecorded).
-async fn read_request(request: Request<Body>) -> Result<(Parts, AttachQuery), ProxyError> {
+/// The attach's parameters, read as the daemon reads them, and the size of
+/// any other body. A form body is refused: the daemon would read parameters
+/// from it, ahead of the query. Any other body (dockerode repeats its options
+/// as JSON there) is read and not forwarded: the daemon ignores it as a body,
+/// but after the hijack would take its bytes for the start of stdin,
+/// unrecorded.
+async fn read_request(request: Request<Body>) -> Result<(Parts, AttachQuery, usize), ProxyError> {
     let (parts, body) = request.into_parts();
     let form = parts
         .headers
@@ -188,16 +190,10 @@ async fn read_request(request: Request<Body>) -> Result<(Parts, AttachQuery), Pr
                 .into(),
         ));
     }
-    let bytes = framing::read(&parts.headers, body, "attach").await?;
-    if !bytes.is_empty() {
-        return Err(ProxyError::BadRequest(format!(
-            "an attach carries no body (got {} bytes): the stream's input goes after the answer",
-            bytes.len()
-        )));
-    }
+    let ignored = framing::read(&parts.headers, body, "attach").await?.len();
     let query = AttachQuery::parse(parts.uri.query())
         .map_err(|e| ProxyError::BadRequest(format!("malformed attach query: {e}")))?;
-    Ok((parts, query))
+    Ok((parts, query, ignored))
 }
 
 /// A new session id: `attach-` and 128 random bits in hex. std's

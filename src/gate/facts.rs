@@ -174,6 +174,13 @@ pub struct AttachFacts {
     attach: Capped,
     caller: CallerInfo,
     request: RequestFacts,
+    /// Bytes of a request body execgate read and did not forward.
+    #[serde(skip_serializing_if = "is_zero")]
+    ignored_body_bytes: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The container attached to, or what the client named when it could not be found.
@@ -208,6 +215,7 @@ impl AttachFacts {
             attach: Capped::new(input.attach.query),
             caller: input.caller.clone(),
             request: RequestFacts::of(input.request),
+            ignored_body_bytes: input.attach.ignored_body_bytes,
         }
     }
 
@@ -225,6 +233,7 @@ impl AttachFacts {
             attach: Capped::new(query),
             caller: caller.clone(),
             request: RequestFacts::of(request),
+            ignored_body_bytes: 0,
         }
     }
 }

@@ -89,6 +89,8 @@ pub(super) struct AttachView<'a> {
     /// The client can type into PID 1: it streams, asks for stdin, and the
     /// container keeps stdin open (the daemon drops stdin otherwise).
     pub interactive: bool,
+    /// Bytes of a (non-form) request body, read and not forwarded.
+    pub ignored_body_bytes: usize,
 }
 
 /// PID 1 of the container attached to.

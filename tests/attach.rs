@@ -18,10 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use common::{
     Container, Gate, IMAGE, TempDir, direct_docker, docker_sock, frames, ok_stdout, read_response,
-    read_until, records, unique, verify_ok, wait_record,
+    read_until, records, stream_bytes, unique, verify_ok, wait_record,
 };
 use serde_json::{Value, json};
 
@@ -157,24 +156,6 @@ fn recording_of(dir: &Path, end: &Value) -> String {
     assert_eq!(summary["bytes"], bytes.len() as u64, "{end}");
     assert_eq!(summary["sha256"].as_str(), Some(common::sha256_hex(&bytes).as_str()), "{end}");
     String::from_utf8(bytes).expect("a recording is UTF-8 text")
-}
-
-/// The stored bytes of one stream of a JSON-lines recording.
-fn stream_bytes(recording: &str, stream: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for event in recording.lines().skip(1).map(|l| serde_json::from_str::<Value>(l).expect("event")) {
-        if event["s"] != stream {
-            continue;
-        }
-        match (event["d"].as_str(), event["b64"].as_str()) {
-            (Some(text), _) => out.extend_from_slice(text.as_bytes()),
-            (None, Some(b64)) => {
-                out.extend(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"))
-            }
-            _ => panic!("event without data: {event}"),
-        }
-    }
-    out
 }
 
 /// Checks a non-TTY recording's first line; returns its events.

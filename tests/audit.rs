@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use common::{
     Container, Gate, TempDir, audit_records as records, direct_docker, docker_sock, exec_end_of as end_of,
-    ok_stdout,
+    ok_stdout, stream_bytes,
 };
 use serde_json::Value;
 
@@ -25,24 +24,6 @@ fn verify(dir: &Path, anchor: Option<&Path>) -> (bool, String) {
     }
     let out = execgate(&args);
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The stored bytes of one stream of a JSON-lines recording.
-fn stream_bytes(recording: &str, stream: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for event in recording.lines().skip(1).map(|l| serde_json::from_str::<Value>(l).expect("event")) {
-        if event["s"] != stream {
-            continue;
-        }
-        match (event["d"].as_str(), event["b64"].as_str()) {
-            (Some(text), _) => out.extend_from_slice(text.as_bytes()),
-            (None, Some(b64)) => {
-                out.extend(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"))
-            }
-            _ => panic!("event without data: {event}"),
-        }
-    }
-    out
 }
 
 fn recording_of(dir: &Path, end: &Value) -> String {

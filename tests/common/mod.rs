@@ -579,3 +579,21 @@ pub fn fill(path: &Path) {
     }
     let _ = file.sync_all();
 }
+
+/// The stored bytes of one stream of a JSON-lines recording.
+pub fn stream_bytes(recording: &str, stream: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for event in recording.lines().skip(1).map(|l| serde_json::from_str::<Value>(l).expect("event")) {
+        if event["s"] != stream {
+            continue;
+        }
+        match (event["d"].as_str(), event["b64"].as_str()) {
+            (Some(text), _) => out.extend_from_slice(text.as_bytes()),
+            (None, Some(b64)) => out.extend(
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).expect("base64"),
+            ),
+            _ => panic!("event without data: {event}"),
+        }
+    }
+    out
+}

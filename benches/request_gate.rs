@@ -34,7 +34,7 @@ fn run() -> Result<()> {
     let lockdown =
         start_gate(&temp, &["--policy", "policies/execgate.rego", "--policy", "policies/examples/lockdown"])?;
     let body = format!(
-        r#"{{"Image":"{IMAGE}","Cmd":["true"],"Labels":{{"{LABEL}":"1"}},"HostConfig":{{"Binds":["/tmp:/data"]}}}}"#
+        r#"{{"Image":"{IMAGE}","Cmd":["true"],"Labels":{{"{LABEL}":"1"}},"HostConfig":{{"Binds":["/opt:/data:ro"]}}}}"#
     );
     let request = format!(
         "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

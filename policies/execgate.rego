@@ -4,15 +4,13 @@
 # message tells the person at the terminal what to do instead. Input schema:
 # see policies/README.md.
 #
-# The rules below are about execs (`input.action` "create" or "start").
-# Attaches (`input.action` "attach": docker attach, start -ai, run -it) are
-# allowed and recorded; policies/examples/attach_guard.rego shows how to judge
-# them.
+# The rules below are about execs (`input.action` "create" or "start"); the
+# one that an attach's input could also satisfy says so. Attaches
+# (`input.action` "attach": docker attach, start -ai, run -it) are allowed and
+# recorded; policies/examples/attach_guard.rego shows how to judge them.
 package execgate
 
 import rego.v1
-
-exec_action if input.action in {"create", "start"}
 
 # An exec with --privileged gets every capability and every device.
 deny contains msg if {
@@ -22,7 +20,7 @@ deny contains msg if {
 
 # An exec inherits its container's privileges, whatever its own flags say.
 deny contains msg if {
-	exec_action
+	input.action != "attach"
 	input.container.privileged
 	msg := sprintf("container %s runs privileged and an exec inherits that: exec into an unprivileged container instead", [input.container.name])
 }

@@ -815,3 +815,36 @@ fn lockdown_records_the_routes_it_lists_and_nothing_else() {
         assert_eq!(record["decision"], "allow", "{record}");
     }
 }
+
+#[test]
+fn host_devices_and_unconfined_containers_are_closed() {
+    let lockdown = lockdown_gate();
+    let default = default_gate();
+    // (flags, reason under lockdown, command under the default pack, its expected stdout)
+    let cases: Vec<(Vec<&str>, &str, Vec<&str>, &str)> = vec![
+        (
+            vec!["--device", "/dev/zero:/dev/hostzero"],
+            "host devices are not allowed (--device /dev/zero)",
+            vec!["sh", "-c", "test -c /dev/hostzero && echo device"],
+            "device\n",
+        ),
+        (
+            vec!["--security-opt", "seccomp=unconfined"],
+            "(--security-opt seccomp=unconfined)",
+            vec!["sh", "-c", "grep -q '^Seccomp:.*0$' /proc/self/status && echo unconfined"],
+            "unconfined\n",
+        ),
+        (
+            vec!["--security-opt", "systempaths=unconfined"],
+            "unmasking the kernel's paths is not allowed",
+            // Masked, /proc/kcore is bound to /dev/null (a character device).
+            vec!["sh", "-c", "test -c /proc/kcore || echo unmasked"],
+            "unmasked\n",
+        ),
+    ];
+    for (flags, reason, cmd, expected) in &cases {
+        assert_run_closed(&lockdown, flags, reason);
+        assert_eq!(run_open(&default, flags, cmd), *expected, "docker run {flags:?} under the default pack");
+    }
+    assert_no_request_records(&default);
+}

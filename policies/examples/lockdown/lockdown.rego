@@ -4,7 +4,8 @@
 # exec or attach: a privileged container, a shared pid namespace, a bind of the
 # host's root or of the Docker socket, an old-API start that rewrites a
 # container's HostConfig, a file written into a running container, a plugin.
-# This pack judges those requests (`input.action == "request"`, see
+# A host device, or confinement switched off, is a door too. This pack judges
+# those requests (`input.action == "request"`, see
 # policies/README.md) and denies each door. Load it beside the default pack:
 #
 #   execgate serve --policy policies/execgate.rego --policy policies/examples/lockdown
@@ -91,6 +92,55 @@ lockdown_covers(path, protected) if path == protected
 lockdown_covers(path, protected) if startswith(protected, concat("", [path, "/"]))
 
 lockdown_covers(path, protected) if startswith(path, concat("", [protected, "/"]))
+
+# --- host devices and weakened confinement ---
+
+# A list field of the HostConfig; `null` (not given) is an empty list.
+lockdown_list(field) := list if {
+	list := lockdown_host_config[field]
+	is_array(list)
+} else := []
+
+lockdown_reasons contains msg if {
+	some device in lockdown_list("Devices")
+	msg := sprintf("host devices are not allowed (--device %s): a raw disk or console reaches the host", [device.PathOnHost])
+}
+
+lockdown_reasons contains msg if {
+	count(lockdown_list("DeviceCgroupRules")) > 0
+	msg := "device cgroup rules are not allowed (--device-cgroup-rule): they open host devices to the container"
+}
+
+lockdown_reasons contains msg if {
+	some device in lockdown_host_config.local_volume_devices
+	startswith(device, "/dev/")
+	msg := sprintf("volumes mounting a host device (%s) are not allowed", [device])
+}
+
+lockdown_reasons contains msg if {
+	some opt in lockdown_list("SecurityOpt")
+	lockdown_unconfined(opt)
+	msg := sprintf("weakening the container's confinement is not allowed (--security-opt %s)", [opt])
+}
+
+# The daemon takes `name=value` and the old `name:value`.
+lockdown_unconfined(opt) if {
+	some sep in {"=", ":"}
+	some name in {"seccomp", "apparmor"}
+	opt == concat(sep, [name, "unconfined"])
+}
+
+lockdown_unconfined(opt) if {
+	some sep in {"=", ":"}
+	opt == concat(sep, ["label", "disable"])
+}
+
+# An empty list (not null) unmasks /proc and /sys paths (`--security-opt systempaths=unconfined`).
+lockdown_reasons contains msg if {
+	some field in {"MaskedPaths", "ReadonlyPaths"}
+	lockdown_host_config[field] == []
+	msg := sprintf("unmasking the kernel's paths is not allowed (%s is empty: --security-opt systempaths=unconfined)", [field])
+}
 
 # --- plugins: an installed plugin runs with the privileges it asks for ---
 

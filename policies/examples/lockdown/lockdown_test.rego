@@ -61,6 +61,17 @@ test_lockdown_the_gates_own_audit_dir_is_protected if {
 	lockdown_denied(lockdown_create({"bind_sources": ["/srv/audit/sessions"]}), "exposes /srv/audit")
 }
 
+test_lockdown_host_devices_and_unconfined_containers_are_denied if {
+	lockdown_denied(lockdown_create({"Devices": [{"PathOnHost": "/dev/sda", "PathInContainer": "/dev/sda", "CgroupPermissions": "rwm"}]}), "--device /dev/sda")
+	lockdown_denied(lockdown_create({"DeviceCgroupRules": ["b 8:* rwm"]}), "device cgroup rules")
+	lockdown_denied(lockdown_create({"local_volume_devices": ["/dev/sda1"]}), "host device (/dev/sda1)")
+	lockdown_denied(lockdown_create({"SecurityOpt": ["seccomp=unconfined"]}), "seccomp=unconfined")
+	lockdown_denied(lockdown_create({"SecurityOpt": ["apparmor:unconfined"]}), "apparmor:unconfined")
+	lockdown_denied(lockdown_create({"SecurityOpt": ["label=disable"]}), "label=disable")
+	lockdown_denied(lockdown_create({"MaskedPaths": []}), "MaskedPaths is empty")
+	count(lockdown_reasons) == 0 with input as lockdown_create({"SecurityOpt": ["no-new-privileges"], "MaskedPaths": null, "DeviceCgroupRules": null})
+}
+
 test_lockdown_other_binds_are_allowed if {
 	count(lockdown_reasons) == 0 with input as lockdown_create({"bind_sources": ["/srv/data", "/var/runner"]})
 }

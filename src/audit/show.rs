@@ -185,6 +185,8 @@ struct Row {
 /// A table of sessions, execs and attaches in the order they started: time,
 /// kind, id, caller, container, user, decision, exit (code and end reason),
 /// bytes in/out/err, command (an attach's is PID 1's); under a denied one, why.
+/// Requests a request policy denied are listed among them (kind `request`,
+/// the method and route as the command).
 pub fn list(dir: &Path) -> Result<String> {
     let mut rows: BTreeMap<u64, Row> = BTreeMap::new();
     let mut by_id: BTreeMap<(&str, String), u64> = BTreeMap::new();
@@ -207,6 +209,16 @@ pub fn list(dir: &Path) -> Result<String> {
                 let short: String = id.chars().take(shown).collect();
                 rows.insert(seq, row(r, kind, &escape(&short), decision));
                 by_id.insert((kind, id.to_owned()), seq);
+            }
+            // Requests refused by a request policy stand beside the sessions;
+            // the allowed ones are in the log, not in this list.
+            (Some("request"), _) if r["decision"] == "deny" => {
+                let mut denied = row(r, "request", "-", "denied");
+                denied.cells[4] = if r["container"].is_object() { container(r) } else { "-".to_owned() };
+                denied.cells[5] = "-".to_owned();
+                let route = r["route"].as_str().map(escape).unwrap_or_else(|| text(&r["path"]));
+                denied.cells[9] = format!("{} {route}", text(&r["method"]));
+                rows.insert(seq, denied);
             }
             (Some(event @ ("exec.end" | "attach.end")), Some((kind, id)))
                 if event.strip_suffix(".end") == Some(kind) =>
@@ -593,6 +605,36 @@ mod tests {
                 "recording": null, "recording_error": "write failed: disk full"})),
         ]);
         records
+    }
+
+    #[test]
+    fn request_denials_are_listed_beside_sessions() {
+        let dir = Dir::new(
+            &[
+                json!({"seq": 1, "time": "t1", "event": "request", "decision": "deny", "reasons": ["privileged containers are not allowed"],
+                   "method": "POST", "route": "ContainerCreate", "path": "/v1.41/containers/create", "container": null,
+                   "caller": {"uid": 1000}}),
+                json!({"seq": 2, "time": "t2", "event": "request", "decision": "allow", "reasons": [],
+                   "method": "POST", "route": "ContainerStart", "path": "/containers/web/start",
+                   "container": {"id": "c0", "name": "web"}, "caller": {"uid": 1000}}),
+                json!({"seq": 3, "time": "t3", "event": "request", "decision": "deny", "reasons": ["no \u{1b}[2J plugins"],
+                   "method": "POST", "route": null, "path": "/plugins/x\u{1b}/upgrade", "container": null, "caller": {"uid": 0}}),
+            ],
+            &[],
+        );
+        let out = list(dir.path()).expect("list");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5, "{out}");
+        assert!(
+            lines[1].contains("request")
+                && lines[1].contains("denied")
+                && lines[1].ends_with("POST ContainerCreate"),
+            "{out}"
+        );
+        assert!(lines[2].contains("reasons: privileged containers are not allowed"), "{out}");
+        assert!(!out.contains("ContainerStart"), "allowed requests are not listed: {out}");
+        assert!(lines[3].ends_with("POST /plugins/x\\x1b/upgrade"), "{out}");
+        assert!(!out.contains('\u{1b}'), "escaped: {out}");
     }
 
     #[test]

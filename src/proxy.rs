@@ -2,6 +2,7 @@
 //! have the exec gate judge it, or switch it to a stream. What becomes of a
 //! judged start, once forwarded, is the `session` module's.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -129,18 +130,13 @@ impl Proxy {
         match route {
             Route::Other => self.relay_judged(conn, request, upgrade).await,
             Route::Attach { container, prefix } => {
-                // Judged and streamed in a tracked task, as an exec start is.
-                let (answer, answered) = oneshot::channel();
-                let (proxy, conn, name) = (self.clone(), conn.clone(), container.clone());
-                self.sessions.spawn(async move {
-                    let response = proxy.attach(&conn, request, &name, &prefix, upgrade).await;
-                    let _ = answer.send(response);
-                });
-                answered.await.unwrap_or_else(|_| {
-                    Err(ProxyError::Internal(format!(
-                        "the task judging the attach to container {container:?} ended without an answer"
-                    )))
-                })
+                let (proxy, conn) = (self.clone(), conn.clone());
+                let what = format!("the attach to container {container:?}");
+                self.owed(
+                    what,
+                    async move { proxy.attach(&conn, request, &container, &prefix, upgrade).await },
+                )
+                .await
             }
             Route::AttachWebsocket { container } => Err(ProxyError::AttachDenied(vec![format!(
                 "an attach to container {container:?} over a WebSocket (GET …/attach/ws) cannot be judged \
@@ -175,21 +171,30 @@ impl Proxy {
                 }
             }
             Route::ExecStart { exec_id, prefix } => {
-                // Once a start is judged its records are owed, whatever the client
-                // does: it runs in a tracked task a dropped connection cannot cancel.
-                let (answer, answered) = oneshot::channel();
-                let (proxy, conn, id) = (self.clone(), conn.clone(), exec_id.clone());
-                self.sessions.spawn(async move {
-                    let response = proxy.start(&conn, request, &id, &prefix, upgrade).await;
-                    let _ = answer.send(response);
-                });
-                answered.await.unwrap_or_else(|_| {
-                    Err(ProxyError::Internal(format!(
-                        "the task judging the start of exec {exec_id:?} ended without an answer"
-                    )))
-                })
+                let (proxy, conn) = (self.clone(), conn.clone());
+                let what = format!("the start of exec {exec_id:?}");
+                self.owed(what, async move { proxy.start(&conn, request, &exec_id, &prefix, upgrade).await })
+                    .await
             }
         }
+    }
+
+    /// Runs a judged request (an exec start, an attach) in a tracked task:
+    /// once it is judged its records are owed, whatever the client does, so a
+    /// dropped connection cannot cancel it. `what` names it in the error if
+    /// the task ends without an answer.
+    async fn owed(
+        &self,
+        what: String,
+        judged: impl Future<Output = Result<Response<Body>, ProxyError>> + Send + 'static,
+    ) -> Result<Response<Body>, ProxyError> {
+        let (answer, answered) = oneshot::channel();
+        self.sessions.spawn(async move {
+            let _ = answer.send(judged.await);
+        });
+        answered.await.unwrap_or_else(|_| {
+            Err(ProxyError::Internal(format!("the task judging {what} ended without an answer")))
+        })
     }
 
     /// Judges an exec start and runs what it allows: a detached start, or a

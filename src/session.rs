@@ -14,13 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use crate::audit::Session;
 use crate::audit::recording::Tap;
 use crate::audit::{Audit, Counts, EndReason, SessionEnd, Subject};
 use crate::bounds::Slot;
 use crate::daemon::inspect;
 use crate::daemon::upstream::{Control, Upstream};
-use crate::gate::{AttachPlan, StartPlan};
+use crate::gate::{AttachPlan, StartPlan, Stream};
 use crate::tunnel::{self, Ending};
 
 /// How often a running exec is asked whether it has ended.
@@ -71,17 +70,10 @@ pub enum Plan {
 }
 
 impl Plan {
-    fn recording(&self) -> Option<&Session> {
+    fn stream(&mut self) -> &mut Stream {
         match self {
-            Plan::Exec(p) => p.recording(),
-            Plan::Attach(p) => p.recording(),
-        }
-    }
-
-    fn tty(&self) -> bool {
-        match self {
-            Plan::Exec(p) => p.tty(),
-            Plan::Attach(p) => p.tty(),
+            Plan::Exec(p) => p.stream(),
+            Plan::Attach(p) => p.stream(),
         }
     }
 }
@@ -114,10 +106,17 @@ impl Sessions {
     /// Bridges the client's socket, once the HTTP server hands it over, to the
     /// daemon's upgraded connection, in a tracked task; records the session
     /// when `plan` is an exec start's.
-    pub fn bridge(&self, plan: Option<Plan>, client: oneshot::Receiver<Hijacked>, daemon: OnUpgrade) {
+    pub fn bridge(&self, mut plan: Option<Plan>, client: oneshot::Receiver<Hijacked>, daemon: OnUpgrade) {
         let sessions = self.clone();
         self.tasks.spawn(async move {
-            let taps = plan.as_ref().and_then(|p| p.recording().map(|s| s.taps(p.tty())));
+            let stream = plan.as_mut().map(Plan::stream);
+            let taps = stream.as_ref().and_then(|s| s.recording().map(|r| r.taps(s.tty())));
+            // A recording that fails mid-session cuts it: what crossed from
+            // then on would not be in the trail.
+            let recording_failed = match stream.and_then(|s| s.recording()) {
+                Some(session) => session.failed(),
+                None => CancellationToken::new(),
+            };
             let bridged = async {
                 // The client may be gone before its answer was written.
                 let client = match client.await {
@@ -132,12 +131,6 @@ impl Sessions {
                 let ending = tunnel::bridge((stream, pending), daemon, taps).await;
                 drop(slot); // the connection's fd is closed now: its place is free
                 ending
-            };
-            // A recording that fails mid-session cuts it: what crossed from
-            // then on would not be in the trail.
-            let recording_failed = match plan.as_ref().and_then(|p| p.recording()) {
-                Some(session) => session.failed(),
-                None => CancellationToken::new(),
             };
             let outcome = tokio::select! {
                 outcome = bridged => Outcome::Bridged(outcome),
@@ -265,11 +258,9 @@ impl Sessions {
         output_captured: bool,
     ) {
         // Only a session that streamed through execgate has bytes to count.
-        let session = match &mut plan {
-            Plan::Exec(p) => p.take_recording(),
-            Plan::Attach(p) => p.take_recording(),
-        };
-        let (recording, counts) = match session {
+        let stream = plan.stream();
+        let duration = stream.elapsed();
+        let (recording, counts) = match stream.take_recording() {
             Some(session) => session.finish().await,
             None => (Ok(None), Counts::default()),
         };
@@ -280,10 +271,7 @@ impl Sessions {
         let end = SessionEnd {
             reason,
             exit_code,
-            duration: match &plan {
-                Plan::Exec(p) => p.elapsed(),
-                Plan::Attach(p) => p.elapsed(),
-            },
+            duration,
             counts,
             output_captured,
             recording,

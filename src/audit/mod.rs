@@ -59,18 +59,15 @@ impl Audit {
         let opened = log::AuditLog::open(config.log)?;
         for key in &opened.unfinished {
             warn!(session = key, "session left open by a previous run; recording it as incomplete");
-            let subject = Subject::of_key(key);
-            let kind =
-                if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
             let end = Ended {
-                subject,
+                subject: Subject::of_key(key),
                 reason: EndReason::Incomplete,
                 exit_code: None,
                 measured: None,
                 detail: Some("execgate stopped without ending this session (killed or crashed)".into()),
                 facts: Bare {},
             };
-            opened.log.append(kind(end)).await?;
+            opened.log.append(Record::end(end)).await?;
         }
         let recorder = Recorder::start(&dir, config.record, config.record_cap, opened.log.clone())?;
         let audit = Audit { log: opened.log, recorder, redact: Arc::new(config.redact) };
@@ -108,10 +105,8 @@ impl Audit {
     /// either way, so the record is owed: if the log refuses it, it is kept and
     /// retried (see [`AuditLog::append_owed`]).
     pub async fn session_end(&self, subject: Subject, facts: impl Serialize, end: SessionEnd) {
-        let kind =
-            if matches!(subject, Subject::Attach { .. }) { Record::AttachEnd } else { Record::ExecEnd };
         let session = subject.key().unwrap_or_default().to_owned();
-        let record = kind(Ended {
+        let record = Record::end(Ended {
             subject,
             reason: end.reason,
             exit_code: end.exit_code,

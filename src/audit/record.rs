@@ -204,6 +204,16 @@ pub enum Sessions {
     Unchanged,
 }
 
+impl<F> Record<F> {
+    /// The end of a session: `attach.end` for an attach, else `exec.end`.
+    pub fn end(ended: Ended<F>) -> Self {
+        match ended.subject {
+            Subject::Attach { .. } => Record::AttachEnd(ended),
+            _ => Record::ExecEnd(ended),
+        }
+    }
+}
+
 impl<F: Serialize> Record<F> {
     /// The record as the object the log chains (without `seq`, `time` and
     /// `prev`, which the writer adds), and what it does to open sessions.

@@ -31,6 +31,6 @@ mod users;
 
 pub use attach::AttachGate;
 pub use exec::ExecGate;
-pub use permit::{AttachPermit, AttachPlan, CreatePermit, Judged, StartPermit, StartPlan};
+pub use permit::{AttachPermit, AttachPlan, CreatePermit, Judged, StartPermit, StartPlan, Stream};
 pub use request::{RequestGate, RequestPermit};
 pub use users::{UserLookup, UserRules};

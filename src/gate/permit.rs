@@ -46,6 +46,11 @@ pub struct AttachPlan {
     /// The container's `FinishedAt` when the attach was allowed.
     finished_at: String,
     facts: AttachFacts,
+    stream: Stream,
+}
+
+/// What every allowed session carries for its stream, exec or attach.
+pub struct Stream {
     tty: bool,
     recording: Option<Session>,
     allowed_at: Instant,
@@ -62,8 +67,7 @@ pub struct StartPlan {
     exec_id: String,
     facts: ExecFacts,
     start: StartConfig,
-    recording: Option<Session>,
-    allowed_at: Instant,
+    stream: Stream,
 }
 
 /// An exec execgate judged at create, kept to check it again at start.
@@ -150,7 +154,7 @@ impl AttachPlan {
         recording: Option<Session>,
     ) -> Self {
         let (container_id, finished_at) = container;
-        AttachPlan { attach_id, container_id, finished_at, facts, tty, recording, allowed_at: Instant::now() }
+        AttachPlan { attach_id, container_id, finished_at, facts, stream: Stream::new(tty, recording) }
     }
 
     /// The session's id.
@@ -174,6 +178,44 @@ impl AttachPlan {
         &self.facts
     }
 
+    /// Its stream.
+    pub fn stream(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+}
+
+impl StartPlan {
+    pub(super) fn new(
+        exec_id: &str,
+        facts: ExecFacts,
+        start: StartConfig,
+        recording: Option<Session>,
+    ) -> Self {
+        let stream = Stream::new(start.tty, recording);
+        StartPlan { exec_id: exec_id.to_owned(), facts, start, stream }
+    }
+
+    /// The exec.
+    pub fn exec_id(&self) -> &str {
+        &self.exec_id
+    }
+
+    /// The facts every record of this exec carries.
+    pub fn facts(&self) -> &ExecFacts {
+        &self.facts
+    }
+
+    /// Its stream (none is recorded for a detached start).
+    pub fn stream(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+}
+
+impl Stream {
+    fn new(tty: bool, recording: Option<Session>) -> Self {
+        Stream { tty, recording, allowed_at: Instant::now() }
+    }
+
     /// Whether the stream is a raw TTY stream (else multiplexed frames).
     pub fn tty(&self) -> bool {
         self.tty
@@ -189,48 +231,7 @@ impl AttachPlan {
         self.recording.take()
     }
 
-    /// How long ago the attach was allowed.
-    pub fn elapsed(&self) -> Duration {
-        self.allowed_at.elapsed()
-    }
-}
-
-impl StartPlan {
-    pub(super) fn new(
-        exec_id: &str,
-        facts: ExecFacts,
-        start: StartConfig,
-        recording: Option<Session>,
-    ) -> Self {
-        StartPlan { exec_id: exec_id.to_owned(), facts, start, recording, allowed_at: Instant::now() }
-    }
-
-    /// The exec.
-    pub fn exec_id(&self) -> &str {
-        &self.exec_id
-    }
-
-    /// The facts every record of this exec carries.
-    pub fn facts(&self) -> &ExecFacts {
-        &self.facts
-    }
-
-    /// Whether the stream is a raw TTY stream (else multiplexed frames).
-    pub fn tty(&self) -> bool {
-        self.start.tty
-    }
-
-    /// The session's recording, for an attached start.
-    pub fn recording(&self) -> Option<&Session> {
-        self.recording.as_ref()
-    }
-
-    /// Takes the recording out to finish it.
-    pub fn take_recording(&mut self) -> Option<Session> {
-        self.recording.take()
-    }
-
-    /// How long ago the start was allowed.
+    /// How long ago the session was allowed.
     pub fn elapsed(&self) -> Duration {
         self.allowed_at.elapsed()
     }

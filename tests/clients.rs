@@ -597,6 +597,17 @@ fn dockerode_run_attaches_without_upgrade() {
     let got = node.through(&gate, &["run", IMAGE, &name]);
     assert_eq!((s(&got, "stdout"), s(&got, "stderr")), ("run-out\n", "run-err\n"), "{got}");
     assert_eq!(got["status_code"], 7);
+    // The attach was judged and recorded; the options dockerode repeats as a
+    // JSON body were read and not forwarded (the daemon would take them for stdin).
+    let start = common::wait_record(&gate.audit, "attach.start", Duration::from_secs(5), |r| {
+        r["event"] == "attach.start"
+    });
+    assert_eq!(start["decision"], "allow", "{start}");
+    assert!(start["ignored_body_bytes"].as_u64().is_some_and(|n| n > 0), "{start}");
+    let end = common::wait_record(&gate.audit, "attach.end", Duration::from_secs(10), |r| {
+        r["event"] == "attach.end"
+    });
+    assert_eq!((&end["reason"], &end["exit_code"]), (&"exited".into(), &7.into()), "{end}");
 }
 
 #[test]

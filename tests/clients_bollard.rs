@@ -7,16 +7,20 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::container::AttachContainerResults;
 use bollard::container::LogOutput;
 use bollard::errors::Error;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{AttachContainerOptions, CreateContainerOptions};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use common::{Container, Gate, docker_sock};
+use common::{Container, Gate, IMAGE, direct_docker, docker_sock, ok_stdout, unique, verify_ok, wait_record};
 
 const ROOT_REASON: &str = "execgate: exec denied: exec as root (user \"root\" resolves to uid 0)";
 /// The same, judged at start for an exec created behind execgate's back.
@@ -205,4 +209,109 @@ async fn bollard_refusals_read_execgate_reason() {
         r#"{"AttachStdout":true,"AttachStderr":true,"User":"0:0","Cmd":["id","-u"]}"#,
     );
     assert_refused(docker.start_exec(&id, None).await.map(|_| ()), START_REASON);
+}
+
+// ---- attach and the request policy, through bollard ----
+
+/// Whether the daemon has a container named exactly `name`.
+fn exists(name: &str) -> bool {
+    let out = direct_docker().args(["ps", "-a", "--filter", &format!("name=^{name}$"), "-q"]).output();
+    !ok_stdout(&out.expect("docker ps")).trim().is_empty()
+}
+
+#[tokio::test]
+async fn bollard_attach_is_judged_and_recorded() {
+    common::require_daemon();
+    let gate = Gate::start();
+    let name = unique("bollard-attach");
+    let _guard = Container { name: name.clone() };
+    let create = direct_docker()
+        .args(["create", "-i", "--name", &name, IMAGE, "sh", "-c", "read x; echo got:$x; exit 5"])
+        .output();
+    ok_stdout(&create.expect("docker create"));
+    let docker = gate_client(&gate).await;
+    let options = AttachContainerOptions {
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let AttachContainerResults { mut output, mut input } =
+        docker.attach_container(&name, Some(options)).await.expect("bollard attach through execgate");
+    docker.start_container(&name, None).await.expect("bollard start");
+    input.write_all(b"hi\n").await.expect("stdin");
+    input.flush().await.expect("flush");
+    let mut out = Vec::new();
+    while let Some(item) =
+        tokio::time::timeout(Duration::from_secs(20), output.next()).await.expect("output in time")
+    {
+        out.extend_from_slice(&item.expect("attach output").into_bytes());
+    }
+    assert_eq!(String::from_utf8_lossy(&out), "got:hi\n");
+
+    let start =
+        wait_record(&gate.audit, "attach.start", Duration::from_secs(5), |r| r["event"] == "attach.start");
+    assert_eq!(start["decision"], "allow", "{start}");
+    assert_eq!(start["container"]["name"], name.as_str(), "{start}");
+    assert_eq!(start["attach"]["stdin"], true, "{start}");
+    let end = wait_record(&gate.audit, "attach.end", Duration::from_secs(10), |r| r["event"] == "attach.end");
+    assert_eq!((&end["reason"], &end["exit_code"]), (&"exited".into(), &5.into()), "{end}");
+    assert_eq!(end["bytes"]["stdin"], 3, "{end}");
+    verify_ok(&gate.audit);
+}
+
+#[tokio::test]
+async fn bollard_creates_are_judged_by_the_lockdown_pack_as_the_daemon_reads_them() {
+    common::require_daemon();
+    let lockdown = Gate::start_with(
+        Path::new(docker_sock()),
+        &["--policy", "policies/execgate.rego", "--policy", "policies/examples/lockdown"],
+    );
+    let default = Gate::start();
+    let body = ContainerCreateBody {
+        image: Some(IMAGE.to_owned()),
+        cmd: Some(vec!["true".to_owned()]),
+        host_config: Some(HostConfig {
+            privileged: Some(true),
+            binds: Some(vec!["/:/host".to_owned()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let named =
+        |name: &str| Some(CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() });
+
+    let locked = unique("bollard-locked");
+    let _guard = Container { name: locked.clone() };
+    let refused = gate_client(&lockdown).await.create_container(named(&locked), body.clone()).await;
+    match refused {
+        Err(Error::DockerResponseServerError { status_code: 403, message }) => {
+            assert!(message.starts_with("execgate: request denied: "), "{message}");
+            for reason in
+                ["privileged containers are not allowed", "binding the host's root (/) is not allowed"]
+            {
+                assert!(message.contains(reason), "{message}");
+            }
+        }
+        other => panic!("expected a 403 refusal, got {other:?}"),
+    }
+    assert!(!exists(&locked), "the daemon created {locked} anyway");
+    let record = wait_record(&lockdown.audit, "request denial", Duration::from_secs(5), |r| {
+        r["event"] == "request" && r["decision"] == "deny"
+    });
+    assert_eq!(record["route"], "ContainerCreate", "{record}");
+    assert_eq!(record["body"]["HostConfig"]["bind_sources"], serde_json::json!(["/"]), "{record}");
+
+    let open = unique("bollard-open");
+    let _guard = Container { name: open.clone() };
+    gate_client(&default)
+        .await
+        .create_container(named(&open), body)
+        .await
+        .expect("created under the default pack");
+    let inspect = direct_docker()
+        .args(["inspect", "--format", "{{.HostConfig.Privileged}} {{json .HostConfig.Binds}}", &open])
+        .output();
+    assert_eq!(ok_stdout(&inspect.expect("docker inspect")).trim(), r#"true ["/:/host"]"#);
 }
